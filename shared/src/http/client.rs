@@ -1,0 +1,145 @@
+//! The client API of seed 000: `{"result": {...}}` envelopes, epoch-millisecond expiries.
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{header, json_response, parse_json};
+use crate::Keygate;
+use crate::error::Error;
+use crate::model::ApiKey;
+use crate::tokens::IssuedToken;
+
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistRequest {
+    key: String,
+}
+
+/// `POST /v1/key/regist`
+pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let body: RegistRequest = parse_json(&request)?;
+        app.register(&body.key).await
+    };
+    respond(outcome.await.map(|key| {
+        json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage })
+    }))
+}
+
+/// `GET /v1/key/detail`
+pub async fn detail(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async { app.detail(api_key_header(&request)?).await };
+    respond(outcome.await.map(|key| {
+        json!({
+            "key_expired": key_expired(&key),
+            "remaining_total_usage": key.remaining_total_usage,
+            "max_total_usage": key.max_total_usage,
+            "scope": key.scope,
+        })
+    }))
+}
+
+/// `GET /v1/auth/token`
+pub async fn token(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async { app.issue_token(api_key_header(&request)?).await };
+    token_response(outcome.await)
+}
+
+/// `GET /v1/auth/refresh`
+pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async { app.refresh(bearer_token(&request)?).await };
+    token_response(outcome.await)
+}
+
+/// `GET /.well-known/jwks.json`
+pub async fn jwks(app: &Keygate, _request: Request) -> Response<Body> {
+    let mut response = json_response(200, &json!(app.jwks()));
+    response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("valid"));
+    response
+}
+
+/// `GET /health`
+pub async fn health(_app: &Keygate, _request: Request) -> Response<Body> {
+    json_response(200, &json!({ "status": "ok" }))
+}
+
+fn api_key_header(request: &Request) -> Result<&str, Error> {
+    header(request, API_KEY_HEADER).ok_or_else(|| Error::MissingParameter(API_KEY_HEADER.into()))
+}
+
+fn bearer_token(request: &Request) -> Result<&str, Error> {
+    let value = header(request, "authorization")
+        .ok_or_else(|| Error::MissingParameter("authorization".into()))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(Error::InvalidArgument("authorization is not a bearer token".into())),
+    }
+}
+
+fn key_expired(key: &ApiKey) -> Option<i64> {
+    key.expires_at.map(|t| t.timestamp_millis())
+}
+
+fn token_response(outcome: Result<(ApiKey, IssuedToken), Error>) -> Response<Body> {
+    let mut response = respond(outcome.map(|(key, token)| {
+        json!({
+            "key_expired": key_expired(&key),
+            "access_token": token.access_token,
+            "expires_in": token.expires_in,
+            "token_type": "Bearer",
+        })
+    }));
+    response.headers_mut().insert("cache-control", "no-store".parse().expect("valid"));
+    response
+}
+
+fn respond(outcome: Result<Value, Error>) -> Response<Body> {
+    match outcome {
+        Ok(result) => json_response(200, &json!({ "result": result })),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// The one mapping of domain errors to the client envelope: the seed's texts plus our `code`.
+pub fn error_response(err: &Error) -> Response<Body> {
+    let (status, text, code) = match err {
+        Error::InvalidArgument(_) | Error::MissingParameter(_) => (400, "Bad request", "bad_request"),
+        Error::NotFound => (404, "Not found", "not_found"),
+        Error::KeyExpired => (429, NOT_AUTHENTICATED, "key_expired"),
+        Error::QuotaExhausted => (429, NOT_AUTHENTICATED, "quota_exhausted"),
+        Error::InvalidToken => (429, NOT_AUTHENTICATED, "invalid_token"),
+        Error::TokenReused => (429, NOT_AUTHENTICATED, "token_reused"),
+        Error::Unauthenticated(_) | Error::PermissionDenied(_) | Error::Conflict | Error::Internal(_) => {
+            (500, "Internal server error", "internal_error")
+        }
+    };
+    if status == 500 {
+        tracing::error!(error = %err, "client request failed");
+    } else {
+        tracing::info!(status, code, "client request refused");
+    }
+    error_body(status, text, code)
+}
+
+const NOT_AUTHENTICATED: &str = "This token is not authenticated.";
+
+pub(crate) fn error_body(status: u16, text: &str, code: &str) -> Response<Body> {
+    json_response(status, &json!({ "result": { "error": text, "code": code } }))
+}
+
+pub fn not_found() -> Response<Body> {
+    error_body(404, "Not found", "not_found")
+}
+
+pub fn method_not_allowed() -> Response<Body> {
+    error_body(405, "Method not allowed", "method_not_allowed")
+}
+
+pub fn body_too_large() -> Response<Body> {
+    error_body(400, "Bad request", "bad_request")
+}

@@ -1,0 +1,123 @@
+//! The HTTP surfaces. Handlers are thin adapters (extract, one call into [`Keygate`], map) and
+//! each surface maps [`Error`] to its envelope in exactly one function.
+//!
+//! [`Keygate`]: crate::Keygate
+//! [`Error`]: crate::Error
+
+pub mod client;
+pub mod router;
+pub mod spaceone;
+
+use std::collections::HashMap;
+
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayRequestAuthorizer, ApiGatewayV2httpRequestContext};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::signature::Caller;
+
+/// Larger bodies are refused before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const DOMAIN_ID_CONTEXT: &str = "domain_id";
+const ACCESS_KEY_CONTEXT: &str = "access_key";
+
+pub(crate) fn json_response(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("status and header are valid")
+}
+
+pub(crate) fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON body explicitly (a missing Content-Type must not turn a body into "no body").
+/// The message names what is wrong, never a value.
+pub(crate) fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
+    let bytes = body_bytes(request);
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::InvalidArgument(format!("body is larger than {MAX_BODY_BYTES} bytes")));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::InvalidArgument("body is empty".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
+        use serde_json::error::Category;
+        let what = match err.classify() {
+            Category::Syntax | Category::Eof | Category::Io => "body is not valid JSON".to_owned(),
+            Category::Data => data_error_message(&err.to_string()),
+        };
+        Error::InvalidArgument(what)
+    })
+}
+
+/// serde's data errors quote offending values; keep only the part that names the field.
+fn data_error_message(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("missing field {field}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let field = rest.split(',').next().unwrap_or(rest);
+        return format!("unknown field {field}");
+    }
+    "a field has the wrong type or value".to_owned()
+}
+
+pub(crate) fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers().get(name).map(|v| v.to_str().unwrap_or_default())
+}
+
+/// The path and query the client signed: the path as it arrived at the gateway, including any
+/// stage prefix.
+pub fn signed_path(request: &Request) -> String {
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() { request.uri().path() } else { raw };
+    match request.uri().query() {
+        Some(query) if !query.is_empty() => format!("{path}?{query}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// The admin identity the authorizer established: API Gateway puts a Lambda authorizer's
+/// context under `requestContext.authorizer.lambda`.
+pub fn caller(request: &Request) -> Option<Caller> {
+    let fields = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => &context.authorizer.as_ref()?.fields,
+        RequestContext::ApiGatewayV1(context) => &context.authorizer.fields,
+        _ => return None,
+    };
+    let text = |name: &str| fields.get(name)?.as_str().filter(|v| !v.is_empty()).map(str::to_owned);
+    Some(Caller { domain_id: text(DOMAIN_ID_CONTEXT)?, access_key: text(ACCESS_KEY_CONTEXT)? })
+}
+
+/// The context an authorizer returns for a verified caller.
+pub fn authorizer_context(caller: &Caller) -> HashMap<String, Value> {
+    HashMap::from([
+        (DOMAIN_ID_CONTEXT.to_owned(), Value::from(caller.domain_id.clone())),
+        (ACCESS_KEY_CONTEXT.to_owned(), Value::from(caller.access_key.clone())),
+    ])
+}
+
+/// Attaches a verified caller the way API Gateway would, for the local server.
+pub(crate) fn with_caller(request: Request, caller: &Caller) -> Request {
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.fields = authorizer_context(caller);
+    let mut context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.clone(),
+        _ => ApiGatewayV2httpRequestContext::default(),
+    };
+    context.authorizer = Some(authorizer);
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
+}

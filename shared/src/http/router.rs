@@ -1,0 +1,121 @@
+//! Routing for the local server, which serves every route from one process. In AWS, API Gateway
+//! does this (see `template.yaml`) and each Lambda runs one handler; both call the same handlers.
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::{client, json_response, signed_path, spaceone, with_caller};
+use crate::Keygate;
+use crate::signature::SignatureError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Health,
+    Regist,
+    Detail,
+    Token,
+    Refresh,
+    Jwks,
+    CreateApiKey,
+}
+
+impl Route {
+    /// Admin routes run the signature verifier first, as the authorizer does in AWS.
+    fn is_admin(self) -> bool {
+        matches!(self, Route::CreateApiKey)
+    }
+}
+
+const ROUTES: &[(&str, Method, Route)] = &[
+    ("/health", Method::GET, Route::Health),
+    ("/v1/key/regist", Method::POST, Route::Regist),
+    ("/v1/key/detail", Method::GET, Route::Detail),
+    ("/v1/auth/token", Method::GET, Route::Token),
+    ("/v1/auth/refresh", Method::GET, Route::Refresh),
+    ("/.well-known/jwks.json", Method::GET, Route::Jwks),
+    ("/identity/v1/api-keys", Method::POST, Route::CreateApiKey),
+];
+
+/// Which error envelope a path answers in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    Client,
+    SpaceOne,
+    Ncp,
+}
+
+impl Surface {
+    fn of(path: &str) -> Self {
+        if path.starts_with("/identity/") {
+            Surface::SpaceOne
+        } else if path.starts_with("/api/v1/") {
+            Surface::Ncp
+        } else {
+            Surface::Client
+        }
+    }
+
+    fn error(self, status: u16, spaceone_code: &str, ncp_code: &str, message: &str) -> Response<Body> {
+        match self {
+            Surface::Client if status == 404 => client::not_found(),
+            Surface::Client if status == 405 => client::method_not_allowed(),
+            Surface::Client => client::body_too_large(),
+            Surface::SpaceOne => spaceone::error_body(status, spaceone_code, message),
+            Surface::Ncp => json_response(status, &json!({ "error": { "errorCode": ncp_code, "message": message } })),
+        }
+    }
+}
+
+/// Serves one request: finds its route, verifies the signature of admin routes, runs the handler.
+pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
+    let path = request.uri().path().to_owned();
+    let surface = Surface::of(&path);
+    let route = match find(request.method(), &path) {
+        Ok(route) => route,
+        Err(status) if status == 405 => {
+            return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "405", "method not allowed");
+        }
+        Err(_) => return surface.error(404, "ERROR_NOT_FOUND", "404", "no such route"),
+    };
+    let request = if route.is_admin() {
+        match app.credentials().verify(request.method().as_str(), &signed_path(&request), request.headers(), app.now()) {
+            Ok(caller) => with_caller(request, &caller),
+            Err(err) => return unauthenticated(surface, &err),
+        }
+    } else {
+        request
+    };
+    match route {
+        Route::Health => client::health(app, request).await,
+        Route::Regist => client::regist(app, request).await,
+        Route::Detail => client::detail(app, request).await,
+        Route::Token => client::token(app, request).await,
+        Route::Refresh => client::refresh(app, request).await,
+        Route::Jwks => client::jwks(app, request).await,
+        Route::CreateApiKey => spaceone::create_api_key(app, request).await,
+    }
+}
+
+fn find(method: &Method, path: &str) -> Result<Route, u16> {
+    let mut path_matched = false;
+    for (route_path, route_method, route) in ROUTES {
+        if *route_path == path {
+            if route_method == method {
+                return Ok(*route);
+            }
+            path_matched = true;
+        }
+    }
+    Err(if path_matched { 405 } else { 404 })
+}
+
+fn unauthenticated(surface: Surface, err: &SignatureError) -> Response<Body> {
+    tracing::info!(reason = %err, "admin request signature refused");
+    surface.error(401, "ERROR_AUTHENTICATE_FAILURE", "401", &err.to_string())
+}
+
+/// The answer to a body larger than the server reads, in the path's envelope.
+pub fn body_too_large(path: &str) -> Response<Body> {
+    Surface::of(path).error(400, "ERROR_INVALID_ARGUMENT", "400", "body is too large")
+}

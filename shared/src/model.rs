@@ -1,0 +1,215 @@
+//! The API key as the domain sees it, and the rules that decide whether it may be used.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::key_value::SecretHash;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// The current time, truncated to milliseconds: every timestamp we store or return is in
+/// milliseconds, so values survive a round trip through the store unchanged.
+pub fn now() -> Timestamp {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+const ID_PREFIX: &str = "api-key-";
+pub const ID_HEX_LEN: usize = 12;
+
+/// `api-key-` followed by 12 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ApiKeyId(String);
+
+impl ApiKeyId {
+    pub fn generate() -> Self {
+        let bytes: [u8; ID_HEX_LEN / 2] = rand::rng().random();
+        Self(format!("{ID_PREFIX}{}", hex::encode(bytes)))
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        let hex_part = value.strip_prefix(ID_PREFIX)?;
+        is_lower_hex(hex_part, ID_HEX_LEN).then(|| Self(value.to_owned()))
+    }
+
+    pub(crate) fn from_hex(hex_part: &str) -> Option<Self> {
+        is_lower_hex(hex_part, ID_HEX_LEN).then(|| Self(format!("{ID_PREFIX}{hex_part}")))
+    }
+
+    pub fn hex(&self) -> &str {
+        &self.0[ID_PREFIX.len()..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_lower_hex(value: &str, len: usize) -> bool {
+    value.len() == len && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl std::fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ApiKeyId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or_else(|| format!("not an api key id: {value:?}"))
+    }
+}
+
+impl From<ApiKeyId> for String {
+    fn from(id: ApiKeyId) -> Self {
+        id.0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeyState {
+    Enabled,
+    Disabled,
+}
+
+/// One of the two key values of a key: only its keyed hash and, for recognition, its last
+/// four characters are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub hash: SecretHash,
+    pub last4: String,
+}
+
+impl StoredSecret {
+    pub fn masked(&self) -> String {
+        format!("*****{}", self.last4)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub api_key_id: ApiKeyId,
+    pub domain_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: String,
+    pub state: KeyState,
+    pub primary: StoredSecret,
+    pub secondary: StoredSecret,
+    pub scope: Vec<String>,
+    pub max_total_usage: u32,
+    pub remaining_total_usage: u32,
+    /// Set for keys that expire a fixed time after registration.
+    pub validity_seconds: Option<u64>,
+    /// Fixed at creation, or set at registration from `validity_seconds`.
+    pub expires_at: Option<Timestamp>,
+    pub registered_at: Option<Timestamp>,
+    pub last_accessed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
+    pub modifier: String,
+    pub domain_code: String,
+}
+
+/// Why a key may not be used for the operation asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Unknown, deleted, disabled, unregistered, or the secret does not match.
+    NotFound,
+    Expired,
+    Exhausted,
+}
+
+impl ApiKey {
+    pub fn secret_matches(&self, presented: &SecretHash) -> bool {
+        self.primary.hash == *presented || self.secondary.hash == *presented
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.state == KeyState::Enabled
+    }
+
+    /// The condition of registration: the key exists, is enabled and the secret is one of its two.
+    pub fn check_registrable(&self, presented: &SecretHash) -> Result<(), Rejection> {
+        if self.is_enabled() && self.secret_matches(presented) {
+            Ok(())
+        } else {
+            Err(Rejection::NotFound)
+        }
+    }
+
+    /// The condition of reading details: registrable and registered. Expiry and quota do not hide
+    /// a key's details.
+    pub fn check_readable(&self, presented: &SecretHash) -> Result<(), Rejection> {
+        self.check_registrable(presented)?;
+        if self.registered_at.is_none() {
+            return Err(Rejection::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The condition under which one unit of quota may be consumed. `presented` is `None` for a
+    /// refresh, which proves possession of a token instead of the key value.
+    pub fn check_mintable(
+        &self,
+        presented: Option<&SecretHash>,
+        now: Timestamp,
+    ) -> Result<(), Rejection> {
+        let secret_ok = presented.is_none_or(|hash| self.secret_matches(hash));
+        if !self.is_enabled() || !secret_ok || self.registered_at.is_none() {
+            return Err(Rejection::NotFound);
+        }
+        match self.expires_at {
+            Some(expires_at) if expires_at > now => {}
+            _ => return Err(Rejection::Expired),
+        }
+        if self.remaining_total_usage == 0 {
+            return Err(Rejection::Exhausted);
+        }
+        Ok(())
+    }
+
+    /// First registration fixes `registered_at` and, for a validity-based key, `expires_at`;
+    /// later registrations change nothing.
+    pub fn register(&mut self, now: Timestamp) {
+        if self.registered_at.is_some() {
+            return;
+        }
+        self.registered_at = Some(now);
+        if self.expires_at.is_none() {
+            let validity = self.validity_seconds.unwrap_or_default();
+            let validity = TimeDelta::try_seconds(validity as i64).unwrap_or(TimeDelta::MAX);
+            self.expires_at = Some(now.checked_add_signed(validity).unwrap_or(DateTime::<Utc>::MAX_UTC));
+        }
+    }
+
+    /// Consumes one unit; the caller has checked [`ApiKey::check_mintable`].
+    pub fn consume_unit(&mut self, now: Timestamp) {
+        self.remaining_total_usage -= 1;
+        self.last_accessed_at = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = ApiKeyId::generate();
+        assert_eq!(ApiKeyId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(id.hex().len(), ID_HEX_LEN);
+    }
+
+    #[test]
+    fn ids_with_upper_case_or_wrong_length_are_rejected() {
+        for bad in ["api-key-ABCDEF123456", "api-key-abc", "key-0123456789ab", "api-key-0123456789abc"] {
+            assert_eq!(ApiKeyId::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Persistence. Each method is one conditional operation (one round trip on DynamoDB); when its
+//! condition fails it hands back the item as it was, so the caller can say precisely why
+//! without a second read.
+
+mod memory;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::key_value::SecretHash;
+use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::signature::ReplayNonce;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A conditional write did not happen.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The key's condition failed; this is the key as it was (`None`: no such key).
+    Rejected(Option<Box<ApiKey>>),
+    /// Refresh only: this token was refreshed before.
+    TokenReused,
+    /// Refresh only: this token's family has been revoked.
+    FamilyRevoked,
+    /// Create only: the id is taken.
+    AlreadyExists,
+    /// A state-changing admin request was already accepted once.
+    Replayed,
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(err: StoreError) -> Self {
+        WriteError::Store(err)
+    }
+}
+
+/// The single-use marker a refresh leaves behind for the token it consumed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshMarker {
+    pub jti: String,
+    pub family: String,
+    /// After this the token could not be refreshed anyway, so the marker may go.
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Puts a new key if its id is free, together with the request's replay nonce if any.
+    async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError>;
+
+    async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Registers the key ([`ApiKey::register`]) if [`ApiKey::check_registrable`] holds.
+    async fn register_key(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError>;
+
+    /// Consumes one unit if [`ApiKey::check_mintable`] holds with the presented secret.
+    async fn consume_for_token(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError>;
+
+    /// All or nothing: stores the marker if it is new, checks the family is not revoked, and
+    /// consumes one unit if [`ApiKey::check_mintable`] holds without a secret.
+    async fn consume_for_refresh(
+        &self,
+        id: &ApiKeyId,
+        marker: &RefreshMarker,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError>;
+
+    /// Revokes a token family until `expires_at`, when no token of it can be refreshed anyway.
+    async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError>;
+}

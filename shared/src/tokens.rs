@@ -1,0 +1,329 @@
+//! Access tokens: RFC 9068 JWTs signed with the configured algorithm (EdDSA unless configured
+//! otherwise), the JWKS that publishes their public keys, and verification for refresh.
+
+use chrono::TimeDelta;
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ApiKey, Timestamp};
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+/// The algorithms we sign with; anything else is refused at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    EdDsa,
+    Es256,
+}
+
+impl SigningAlgorithm {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "EdDSA" => Some(Self::EdDsa),
+            "ES256" => Some(Self::Es256),
+            _ => None,
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Self::EdDsa => Algorithm::EdDSA,
+            Self::Es256 => Algorithm::ES256,
+        }
+    }
+
+    /// A fresh private key as PKCS#8 PEM, the format `KEYGATE_SIGNING_KEY` takes.
+    pub fn generate_pem(self) -> String {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+        let der = match self {
+            Self::EdDsa => Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8v1()),
+            Self::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|k| k.to_pkcs8v1()),
+        }
+        .expect("the system random source works");
+        pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()))
+    }
+}
+
+struct VerifyingKey {
+    kid: String,
+    key: DecodingKey,
+}
+
+/// The current signing key and every key a token may still be verified with.
+pub struct SigningKeys {
+    algorithm: SigningAlgorithm,
+    kid: String,
+    encoding: EncodingKey,
+    verifying: Vec<VerifyingKey>,
+    jwks: JwkSet,
+}
+
+impl SigningKeys {
+    /// `current` signs; `previous` (the key rotated out) still verifies and is still published.
+    pub fn from_pems(
+        algorithm: SigningAlgorithm,
+        current: &str,
+        previous: Option<&str>,
+    ) -> Result<Self, String> {
+        let (encoding, current_jwk) = load_pem(algorithm, current)?;
+        let mut jwks = vec![current_jwk];
+        if let Some(previous) = previous {
+            jwks.push(load_pem(algorithm, previous)?.1);
+        }
+        let verifying = jwks
+            .iter()
+            .map(|jwk| {
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("public key: {e}"))?;
+                Ok(VerifyingKey { kid: jwk.common.key_id.clone().unwrap_or_default(), key })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            algorithm,
+            kid: jwks[0].common.key_id.clone().unwrap_or_default(),
+            encoding,
+            verifying,
+            jwks: JwkSet { keys: jwks },
+        })
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+}
+
+fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk), String> {
+    let encoding = match algorithm {
+        SigningAlgorithm::EdDsa => EncodingKey::from_ed_pem(pem.as_bytes()),
+        SigningAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+    }
+    .map_err(|e| format!("signing key is not a PKCS#8 PEM for {algorithm:?}: {e}"))?;
+    let mut jwk = Jwk::from_encoding_key(&encoding, algorithm.jwt())
+        .map_err(|e| format!("signing key (PKCS#8 v1 expected): {e}"))?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| format!("key id: {e}"))?;
+    jwk.common.key_id = Some(kid);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok((encoding, jwk))
+}
+
+/// The claims of an access token (RFC 9068) plus `fam`, the `jti` that started its refresh chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub client_id: String,
+    pub tid: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub fam: String,
+}
+
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub claims: AccessClaims,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a JWT at all: a client error.
+    Malformed,
+    /// A JWT we did not issue, or may no longer accept.
+    Rejected,
+}
+
+pub struct TokenService {
+    keys: SigningKeys,
+    issuer: String,
+    audience: String,
+    ttl: TimeDelta,
+    refresh_grace: TimeDelta,
+}
+
+impl TokenService {
+    pub fn new(
+        keys: SigningKeys,
+        issuer: String,
+        audience: String,
+        ttl: TimeDelta,
+        refresh_grace: TimeDelta,
+    ) -> Self {
+        Self { keys, issuer, audience, ttl, refresh_grace }
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        self.keys.jwks()
+    }
+
+    pub fn refresh_grace(&self) -> TimeDelta {
+        self.refresh_grace
+    }
+
+    pub fn ttl(&self) -> TimeDelta {
+        self.ttl
+    }
+
+    /// Signs a token for `key`, never valid past the key's own expiry. `family` is `None` for a
+    /// token bought with the key value, which starts a new family.
+    pub fn mint(&self, key: &ApiKey, family: Option<&str>, now: Timestamp) -> Result<IssuedToken, String> {
+        let jti = hex::encode(rand::rng().random::<[u8; 16]>());
+        let iat = now.timestamp();
+        let key_expiry = key.expires_at.map_or(i64::MAX, |t| t.timestamp());
+        let exp = (iat + self.ttl.num_seconds()).min(key_expiry).max(iat);
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: key.api_key_id.to_string(),
+            client_id: key.api_key_id.to_string(),
+            tid: key.domain_id.clone(),
+            scope: key.scope.join(" "),
+            iat,
+            exp,
+            fam: family.map_or_else(|| jti.clone(), str::to_owned),
+            jti,
+        };
+        let mut header = Header::new(self.keys.algorithm.jwt());
+        header.typ = Some(TOKEN_TYPE.to_owned());
+        header.kid = Some(self.keys.kid.clone());
+        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.encoding)
+            .map_err(|e| format!("signing failed: {e}"))?;
+        Ok(IssuedToken { access_token, expires_in: exp - iat, claims })
+    }
+
+    /// Verifies a token presented for refresh: our signature under a published key, the pinned
+    /// algorithm, our issuer and audience, and not expired for longer than the refresh grace.
+    pub fn verify_for_refresh(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
+        if !looks_like_jws(token) {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(TokenError::Rejected);
+        }
+        let kid = header.kid.ok_or(TokenError::Rejected)?;
+        let key = self.keys.verifying.iter().find(|k| k.kid == kid).ok_or(TokenError::Rejected)?;
+
+        let mut validation = Validation::new(self.keys.algorithm.jwt());
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
+            .map_err(|_| TokenError::Rejected)?
+            .claims;
+        if now.timestamp() > claims.exp.saturating_add(self.refresh_grace.num_seconds()) {
+            return Err(TokenError::Rejected);
+        }
+        Ok(claims)
+    }
+}
+
+/// Three non-empty base64url segments: anything else is not a bearer token at all.
+fn looks_like_jws(token: &str) -> bool {
+    let segments: Vec<&str> = token.split('.').collect();
+    segments.len() == 3
+        && segments.iter().all(|s| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key_value::{KeyValue, Pepper};
+    use crate::model::{ApiKeyId, KeyState, StoredSecret, now};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    fn service(algorithm: SigningAlgorithm) -> TokenService {
+        let keys = SigningKeys::from_pems(algorithm, &algorithm.generate_pem(), None).unwrap();
+        TokenService::new(keys, "keygate".into(), "keygate".into(), TimeDelta::seconds(300), TimeDelta::seconds(600))
+    }
+
+    fn key(expires_in: TimeDelta) -> ApiKey {
+        let id = ApiKeyId::generate();
+        let pepper = Pepper::new(vec![7; 32]).unwrap();
+        let secret = |v: KeyValue| StoredSecret { hash: pepper.hash(&v), last4: v.last4() };
+        let now = now();
+        ApiKey {
+            primary: secret(KeyValue::generate(&id)),
+            secondary: secret(KeyValue::generate(&id)),
+            api_key_id: id,
+            domain_id: "domain-a".into(),
+            user_id: "user".into(),
+            name: "n".into(),
+            description: String::new(),
+            state: KeyState::Enabled,
+            scope: vec!["read".into(), "write".into()],
+            max_total_usage: 10,
+            remaining_total_usage: 10,
+            validity_seconds: None,
+            expires_at: Some(now + expires_in),
+            registered_at: Some(now),
+            last_accessed_at: None,
+            created_at: now,
+            modified_at: now,
+            modifier: "AK".into(),
+            domain_code: "PUB".into(),
+        }
+    }
+
+    #[test]
+    fn minted_tokens_verify_for_both_algorithms() {
+        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+            let service = service(algorithm);
+            let issued = service.mint(&key(TimeDelta::days(1)), None, now()).unwrap();
+            let claims = service.verify_for_refresh(&issued.access_token, now()).unwrap();
+            assert_eq!(claims, issued.claims);
+            assert_eq!(claims.fam, claims.jti, "a token from the key starts its own family");
+            assert_eq!(claims.scope, "read write");
+            assert_eq!(issued.expires_in, 300);
+        }
+    }
+
+    #[test]
+    fn lifetime_is_capped_by_the_keys_expiry() {
+        let issued = service(SigningAlgorithm::EdDsa).mint(&key(TimeDelta::seconds(42)), None, now()).unwrap();
+        assert!((41..=42).contains(&issued.expires_in), "{}", issued.expires_in);
+    }
+
+    #[test]
+    fn refresh_accepts_expired_tokens_only_within_the_grace() {
+        let service = service(SigningAlgorithm::EdDsa);
+        let issued = service.mint(&key(TimeDelta::days(1)), None, now()).unwrap();
+        let in_grace = now() + TimeDelta::seconds(300 + 599);
+        let past_grace = now() + TimeDelta::seconds(300 + 602);
+        assert!(service.verify_for_refresh(&issued.access_token, in_grace).is_ok());
+        assert_eq!(service.verify_for_refresh(&issued.access_token, past_grace), Err(TokenError::Rejected));
+    }
+
+    #[test]
+    fn foreign_and_forged_tokens_are_rejected() {
+        let ours = service(SigningAlgorithm::EdDsa);
+        let theirs = service(SigningAlgorithm::EdDsa);
+        let token = theirs.mint(&key(TimeDelta::days(1)), None, now()).unwrap().access_token;
+        assert_eq!(ours.verify_for_refresh(&token, now()), Err(TokenError::Rejected), "unknown kid");
+
+        let good = ours.mint(&key(TimeDelta::days(1)), None, now()).unwrap().access_token;
+        let parts: Vec<&str> = good.split('.').collect();
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+        let alg_none = format!("{none_header}.{}.c2ln", parts[1]);
+        assert_eq!(ours.verify_for_refresh(&alg_none, now()), Err(TokenError::Rejected), "alg none");
+        let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#), parts[2]);
+        assert_eq!(ours.verify_for_refresh(&tampered, now()), Err(TokenError::Rejected), "tampered");
+    }
+
+    #[test]
+    fn strings_that_are_not_jws_are_malformed() {
+        let service = service(SigningAlgorithm::EdDsa);
+        for bad in ["", "abc", "a.b", "a..c", "a.b.c.d", "a b.c.d", "a.b.c="] {
+            assert_eq!(service.verify_for_refresh(bad, now()), Err(TokenError::Malformed), "{bad:?}");
+        }
+    }
+}
