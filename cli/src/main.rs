@@ -1,1 +1,60 @@
-fn main(){}
+//! `keygate`: the local server (`keygate serve`) and the admin CLI (`keygate key ...`).
+
+mod admin;
+mod data_dir;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "keygate", version, about = "API keys and access tokens: local server and admin CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route on 127.0.0.1 with the embedded store.
+    Serve(serve::ServeArgs),
+    /// Manage API keys through the signed admin API.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a key; its value is printed this once.
+    Create(admin::CreateArgs),
+}
+
+/// Where the admin CLI sends requests and which credential signs them.
+#[derive(Args, Clone)]
+struct Target {
+    /// Base URL of a keygate API (with its stage path, if any).
+    #[arg(long, env = "KEYGATE_URL", default_value = "http://127.0.0.1:3000", global = true)]
+    url: String,
+    /// Data directory of the local server, whose credential signs requests unless
+    /// KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY are set.
+    #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT, global = true)]
+    data_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Key(KeyCommand::Create(args)) => admin::create(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keygate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,10 @@
-fn main(){}
+//! `POST /identity/v1/api-keys`: creates a key (SpaceONE `create`).
+use lambda_http::{Error, Request, run, service_fn};
+use shared::http::spaceone;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logs();
+    let app = shared::Keygate::from_env()?;
+    run(service_fn(|request: Request| async { Ok::<_, Error>(spaceone::create_api_key(&app, request).await) })).await
+}

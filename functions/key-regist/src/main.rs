@@ -1,1 +1,10 @@
-fn main(){}
+//! `POST /v1/key/regist`: activates a key.
+use lambda_http::{Error, Request, run, service_fn};
+use shared::http::client;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logs();
+    let app = shared::Keygate::from_env()?;
+    run(service_fn(|request: Request| async { Ok::<_, Error>(client::regist(&app, request).await) })).await
+}

@@ -4,6 +4,7 @@
 //! [`Keygate`]: crate::Keygate
 //! [`Error`]: crate::Error
 
+pub mod authorizer;
 pub mod client;
 pub mod router;
 pub mod spaceone;

@@ -1,0 +1,116 @@
+//! The local server's data directory: whatever secret the environment does not give is
+//! generated on first start and kept here, so restarts keep keys verifiable and tokens valid.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use shared::config;
+use shared::signature::Credential;
+use shared::tokens::SigningAlgorithm;
+
+pub const DEFAULT: &str = ".keygate";
+const CREDENTIALS_FILE: &str = "credentials.json";
+const SIGNING_KEY_FILE: &str = "signing-key.pem";
+const PEPPER_FILE: &str = "pepper";
+pub const LOCAL_DOMAIN: &str = "local";
+
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// Fills in the environment from the directory, creating what is missing, and returns a
+    /// configuration lookup. Prints a credential it creates: it is the user's own secret.
+    pub fn prepare(&self) -> Result<impl Fn(&str) -> Option<String> + use<>, String> {
+        fs::create_dir_all(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let env = |name: &str| std::env::var(name).ok();
+
+        let credentials = match env(config::ADMIN_CREDENTIALS) {
+            Some(json) => json,
+            None => self.read_or_create(CREDENTIALS_FILE, || {
+                let credential = serde_json::json!([{
+                    "access_key": format!("AK{}", random_text(18).to_uppercase()),
+                    "secret_key": random_text(40),
+                    "domain_id": LOCAL_DOMAIN,
+                }]);
+                let text = serde_json::to_string_pretty(&credential).expect("serialisable");
+                println!(
+                    "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}:\n{text}",
+                    self.path.join(CREDENTIALS_FILE).display()
+                );
+                text
+            })?,
+        };
+        let pepper = match env(config::PEPPER) {
+            Some(pepper) => pepper,
+            None => self.read_or_create(PEPPER_FILE, || random_text(48))?,
+        };
+        let signing_key = match env(config::SIGNING_KEY) {
+            Some(pem) => pem,
+            None => {
+                let algorithm = env(config::JWT_ALG)
+                    .and_then(|name| SigningAlgorithm::parse(&name))
+                    .unwrap_or(SigningAlgorithm::EdDsa);
+                let file = format!("{}-{SIGNING_KEY_FILE}", algorithm_file_prefix(algorithm));
+                self.read_or_create(&file, || algorithm.generate_pem())?
+            }
+        };
+        Ok(move |name: &str| match name {
+            config::ADMIN_CREDENTIALS => Some(credentials.clone()),
+            config::PEPPER => Some(pepper.clone()),
+            config::SIGNING_KEY => Some(signing_key.clone()),
+            other => std::env::var(other).ok(),
+        })
+    }
+
+    /// The first credential of the directory, for the CLI.
+    pub fn credential(&self) -> Result<Credential, String> {
+        let path = self.path.join(CREDENTIALS_FILE);
+        let text = fs::read_to_string(&path).map_err(|e| {
+            format!("{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)", path.display())
+        })?;
+        let list: Vec<Credential> =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        list.into_iter().next().ok_or_else(|| format!("{} holds no credential", path.display()))
+    }
+
+    fn read_or_create(&self, name: &str, create: impl FnOnce() -> String) -> Result<String, String> {
+        let path = self.path.join(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let text = create();
+                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(text)
+            }
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+fn algorithm_file_prefix(algorithm: SigningAlgorithm) -> &'static str {
+    match algorithm {
+        SigningAlgorithm::EdDsa => "eddsa",
+        SigningAlgorithm::Es256 => "es256",
+    }
+}
+
+fn random_text(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+/// Secrets are readable by their owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}

@@ -1,0 +1,124 @@
+//! `keygate serve`: every route on one port, through the same router and handlers the Lambdas
+//! use. Each HTTP request becomes the `lambda_http::Request` API Gateway would have produced.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use rand::Rng;
+use shared::Keygate;
+use shared::http::router;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::data_dir::{self, DataDir};
+
+/// The server reads at most this much of a body; handlers refuse anything over 64 KiB anyway.
+const MAX_READ_BYTES: usize = 1024 * 1024;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "KEYGATE_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Interface to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+    /// Where generated secrets (credential, signing key, pepper) are kept.
+    #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT)]
+    data_dir: PathBuf,
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    shared::telemetry::init_json_logs();
+    let lookup = DataDir::new(args.data_dir).prepare()?;
+    let config = shared::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+    let app = Arc::new(Keygate::new(config, shared::store::from_env()));
+
+    let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("keygate listening on http://{address}");
+    tracing::info!(%address, "listening");
+
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| serve_one(app.clone(), request));
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn serve_one(
+    app: Arc<Keygate>,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let request_id = hex::encode(rand::rng().random::<[u8; 8]>());
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        path = request.uri().path(),
+    );
+    async move {
+        let (parts, body) = request.into_parts();
+        let response = match Limited::new(body, MAX_READ_BYTES).collect().await {
+            Ok(collected) => {
+                let request = to_lambda_request(parts, collected.to_bytes(), request_id);
+                router::dispatch(&app, request).await
+            }
+            Err(_) => router::body_too_large(parts.uri.path()),
+        };
+        tracing::info!(status = response.status().as_u16(), "served");
+        Ok(from_lambda_response(response))
+    }
+    .instrument(span)
+    .await
+}
+
+fn to_lambda_request(parts: hyper::http::request::Parts, body: Bytes, request_id: String) -> lambda_http::Request {
+    let path = parts.uri.path().to_owned();
+    let query: QueryMap = parts.uri.query().unwrap_or_default().parse().unwrap_or_default();
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.request_id = Some(request_id);
+    context.http.method = parts.method.clone();
+    context.http.path = Some(path.clone());
+    let body = if body.is_empty() { Body::Empty } else { Body::Binary(body.to_vec()) };
+    lambda_http::Request::from_parts(parts, body)
+        .with_raw_http_path(path)
+        .with_query_string_parameters(query)
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+fn from_lambda_response(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
