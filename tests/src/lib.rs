@@ -1,1 +1,250 @@
+//! Test harness: a keygate with known secrets and a clock the test moves, requests as API Gateway
+//! delivers them, and a store that is down.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::Keygate;
+use shared::config::{self, Config};
+use shared::key_value::SecretHash;
+use shared::model::{ApiKey, ApiKeyId, Timestamp};
+use shared::service::{CreatedKey, NewKey};
+use shared::signature::{self, Caller, ReplayNonce};
+use shared::store::{MemoryStore, RefreshMarker, Store, StoreError, WriteError};
+use shared::tokens::SigningAlgorithm;
+
+pub const DOMAIN: &str = "domain-a";
+pub const ACCESS_KEY: &str = "AKTESTDOMAINA";
+pub const SECRET_KEY: &str = "secret-of-domain-a";
+pub const OTHER_DOMAIN: &str = "domain-b";
+pub const OTHER_ACCESS_KEY: &str = "AKTESTDOMAINB";
+pub const OTHER_SECRET_KEY: &str = "secret-of-domain-b";
+/// The instant every test starts at: 2026-01-01T00:00:00Z.
+pub const START_MILLIS: i64 = 1_767_225_600_000;
+pub const PEPPER: &str = "a-pepper-known-to-the-tests-only";
+
+/// Settings shared by every keygate a test builds, so keys and tokens of one are valid in another
+/// unless a test changes a setting on purpose.
+pub struct Settings {
+    pub signing_key: String,
+    pub overrides: Vec<(&'static str, String)>,
+}
+
+impl Settings {
+    pub fn new() -> Self {
+        Self { signing_key: SigningAlgorithm::EdDsa.generate_pem(), overrides: Vec::new() }
+    }
+
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.overrides.push((name, value.into()));
+        self
+    }
+
+    pub fn config(&self) -> Config {
+        let credentials = serde_json::json!([
+            { "access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "domain_id": DOMAIN },
+            { "access_key": OTHER_ACCESS_KEY, "secret_key": OTHER_SECRET_KEY, "domain_id": OTHER_DOMAIN },
+        ]);
+        Config::from_lookup(|name| {
+            if let Some((_, value)) = self.overrides.iter().find(|(n, _)| *n == name) {
+                return Some(value.clone());
+            }
+            match name {
+                config::PEPPER => Some(PEPPER.into()),
+                config::SIGNING_KEY => Some(self.signing_key.clone()),
+                config::ADMIN_CREDENTIALS => Some(credentials.to_string()),
+                _ => None,
+            }
+        })
+        .expect("test configuration is valid")
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A clock that stands still until the test moves it.
+#[derive(Clone, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        DateTime::from_timestamp_millis(START_MILLIS + self.0.load(Ordering::SeqCst)).unwrap()
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+}
+
+pub struct TestApp {
+    pub app: Arc<Keygate>,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(&Settings::new(), Arc::new(MemoryStore::new()))
+    }
+
+    pub fn with(settings: &Settings, store: Arc<dyn Store>) -> Self {
+        let clock = Clock::default();
+        let ticking = clock.clone();
+        let app = Keygate::new(settings.config(), store.clone()).with_clock(move || ticking.now());
+        Self { app: Arc::new(app), store, clock }
+    }
+
+    pub fn caller(&self) -> Caller {
+        Caller { domain_id: DOMAIN.into(), access_key: ACCESS_KEY.into() }
+    }
+
+    pub async fn create(&self, new_key: NewKey) -> CreatedKey {
+        self.app.create_key(&self.caller(), new_key, None).await.expect("key is created")
+    }
+
+    /// A registered key with `max_total_usage` units that expires `validity` after registration.
+    pub async fn registered_key(&self, max_total_usage: i64, validity: TimeDelta) -> CreatedKey {
+        let created = self
+            .create(NewKey {
+                user_id: "user-1".into(),
+                scope: Some(vec!["orders:read".into(), "orders:write".into()]),
+                max_total_usage: Some(max_total_usage),
+                validity_seconds: Some(validity.num_seconds()),
+                ..NewKey::default()
+            })
+            .await;
+        self.app.register(created.primary.expose()).await.expect("key registers");
+        created
+    }
+
+    /// Puts a key into the store as it is, for states no route of this issue produces.
+    pub async fn insert(&self, key: &ApiKey) {
+        self.store.create_key(key, None).await.expect("inserted");
+    }
+
+    pub async fn send(&self, request: Request) -> (u16, Value, Response<Body>) {
+        let response = shared::http::router::dispatch(&self.app, request).await;
+        let (status, body) = status_and_json(&response);
+        (status, body, response)
+    }
+
+    /// A create request signed now by the given credential.
+    pub fn signed_create(&self, body: &str, access_key: &str, secret_key: &str) -> Request {
+        signed(Method::Post, "/identity/v1/api-keys", body, access_key, secret_key, self.clock.now())
+    }
+}
+
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+pub fn request(method: Method, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(match method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        })
+        .uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned()))).expect("valid request")
+}
+
+pub fn get(path: &str, headers: &[(&str, &str)]) -> Request {
+    request(Method::Get, path, headers, None)
+}
+
+pub fn post(path: &str, body: &str) -> Request {
+    request(Method::Post, path, &[("content-type", "application/json")], Some(body))
+}
+
+pub fn signed(
+    method: Method,
+    path: &str,
+    body: &str,
+    access_key: &str,
+    secret_key: &str,
+    at: Timestamp,
+) -> Request {
+    let method_name = match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+    };
+    let timestamp = at.timestamp_millis().to_string();
+    let signature = signature::sign(secret_key, method_name, path, &timestamp, access_key);
+    request(
+        method,
+        path,
+        &[
+            (signature::TIMESTAMP_HEADER, &timestamp),
+            (signature::ACCESS_KEY_HEADER, access_key),
+            (signature::SIGNATURE_HEADER, &signature),
+        ],
+        Some(body),
+    )
+}
+
+pub fn status_and_json(response: &Response<Body>) -> (u16, Value) {
+    let bytes: &[u8] = match response.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let json = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    (response.status().as_u16(), json)
+}
+
+/// The client envelope of an error, as the seed writes it plus our `code`.
+pub fn client_error(text: &str, code: &str) -> Value {
+    serde_json::json!({ "result": { "error": text, "code": code } })
+}
+
+pub fn spaceone_error(code: &str, message: &str) -> Value {
+    serde_json::json!({ "error": { "code": code, "message": message } })
+}
+
+/// A store whose every call fails, as DynamoDB does when it is unreachable.
+pub struct UnavailableStore;
+
+fn down() -> StoreError {
+    StoreError::Unavailable("connection refused".into())
+}
+
+#[async_trait]
+impl Store for UnavailableStore {
+    async fn create_key(&self, _: &ApiKey, _: Option<&ReplayNonce>) -> Result<(), WriteError> {
+        Err(down().into())
+    }
+    async fn get_key(&self, _: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        Err(down())
+    }
+    async fn register_key(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {
+        Err(down().into())
+    }
+    async fn consume_for_token(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {
+        Err(down().into())
+    }
+    async fn consume_for_refresh(&self, _: &ApiKeyId, _: &RefreshMarker, _: Timestamp) -> Result<ApiKey, WriteError> {
+        Err(down().into())
+    }
+    async fn revoke_family(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Err(down())
+    }
+}
