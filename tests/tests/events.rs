@@ -1,0 +1,112 @@
+//! The API Gateway events in `events/` (also used by `sam local invoke`) replayed through the
+//! handlers the Lambdas run.
+
+use std::path::PathBuf;
+
+use chrono::TimeDelta;
+use keygate_tests::*;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use serde_json::{Value, json};
+use shared::http::{authorizer, client, spaceone};
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join(format!("{name}.json"))).expect("event file")
+}
+
+fn lambda_request(json: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(json).expect("a valid API Gateway event")
+}
+
+#[test]
+fn every_function_has_an_event_and_every_event_parses() {
+    let functions = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../functions")).unwrap();
+    for function in functions {
+        let name = function.unwrap().file_name().into_string().unwrap();
+        let text = read(&name);
+        if name == "admin-authorizer" {
+            serde_json::from_str::<ApiGatewayV2CustomAuthorizerV2Request>(&text).expect("authorizer event");
+        } else {
+            let request = lambda_request(&text);
+            assert!(!request.uri().path().is_empty(), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
+    let t = TestApp::new();
+    let app = &t.app;
+    let status = |response: lambda_http::Response<lambda_http::Body>| status_and_json(&response);
+    assert_eq!(status(client::regist(app, lambda_request(&read("key-regist"))).await).0, 404);
+    assert_eq!(status(client::detail(app, lambda_request(&read("key-detail"))).await).0, 404);
+    assert_eq!(status(client::token(app, lambda_request(&read("auth-token"))).await).0, 404);
+    assert_eq!(
+        status(client::refresh(app, lambda_request(&read("auth-refresh"))).await),
+        (429, client_error("This token is not authenticated.", "invalid_token"))
+    );
+    assert_eq!(status(client::jwks(app, lambda_request(&read("jwks"))).await).0, 200);
+}
+
+#[tokio::test]
+async fn a_real_key_in_the_client_events_is_served() {
+    let t = TestApp::new();
+    let created = t.create(shared::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
+    let key = created.primary.expose();
+    let placeholder = "kg_0f1e2d3c4b5a_ExampleKeyValueForSamLocalInvoke2AKuJn";
+    let event = |name: &str| lambda_request(&read(name).replace(placeholder, key));
+
+    let (status, body) = status_and_json(&client::regist(&t.app, event("key-regist")).await);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = status_and_json(&client::detail(&t.app, event("key-detail")).await);
+    assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(10_000)));
+    let (status, body) = status_and_json(&client::token(&t.app, event("auth-token")).await);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn the_create_event_carries_the_authorizers_caller_to_the_handler() {
+    let t = TestApp::new();
+    let event: Value = serde_json::from_str(&read("identity-api-key-create")).unwrap();
+    let (status, body) = status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&event.to_string())).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["domain_id"], json!("local"));
+    assert_eq!(body["name"], json!("checkout"));
+
+    let mut without_authorizer = event.clone();
+    without_authorizer["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    let (status, body) = status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&without_authorizer.to_string())).await);
+    assert_eq!(
+        (status, body),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request is not signed"))
+    );
+}
+
+#[test]
+fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
+    let settings = Settings::new().with(
+        shared::config::ADMIN_CREDENTIALS,
+        json!([{ "access_key": "AKEXAMPLE0000000000", "secret_key": "example-secret-key-for-events", "domain_id": "local" }])
+            .to_string(),
+    );
+    let t = TestApp::with(&settings, std::sync::Arc::new(shared::store::MemoryStore::new()));
+    let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(&read("admin-authorizer")).unwrap();
+    // The event was signed at 1795589040000 ms; the test clock starts at START_MILLIS.
+    t.clock.advance(TimeDelta::milliseconds(1_795_589_040_000 - START_MILLIS));
+    let response = authorizer::authorize(&t.app, &event);
+    assert!(response.is_authorized);
+    assert_eq!(response.context, json!({ "domain_id": "local", "access_key": "AKEXAMPLE0000000000" }));
+
+    t.clock.advance(TimeDelta::minutes(6));
+    let response = authorizer::authorize(&t.app, &event);
+    assert!(!response.is_authorized);
+    assert_eq!(response.context, Value::Null);
+
+    let mut tampered = event.clone();
+    tampered.raw_path = Some("/identity/v1/api-keys/stat".into());
+    t.clock.advance(TimeDelta::minutes(-6));
+    assert!(!authorizer::authorize(&t.app, &tampered).is_authorized);
+}
