@@ -1,6 +1,8 @@
 //! Test harness: a keygate with known secrets and a clock the test moves, requests as API Gateway
 //! delivers them, and a store that is down.
 
+pub mod conformance;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -1,0 +1,170 @@
+//! Starts the real `keygate` binary on a free port and walks the README's steps over HTTP:
+//! create a key with the CLI, register it, read its details, get a token, refresh it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_keygate");
+
+/// The server process, stopped when the test ends however it ends.
+struct Server {
+    child: Child,
+    url: String,
+    /// What the server printed before it listened (the credential, on first start).
+    printed: Vec<String>,
+    /// Everything it prints afterwards: its JSON logs.
+    logs: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Stops the server and returns every log line it wrote.
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut lines = Vec::new();
+        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &Path) -> Server {
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("KEYGATE_ADMIN_CREDENTIALS")
+        .env_remove("KEYGATE_PEPPER")
+        .env_remove("KEYGATE_SIGNING_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the keygate binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("the server announces its address");
+        if let Some(url) = line.strip_prefix("keygate listening on ") {
+            let url = url.to_owned();
+            return Server { child, url, printed, logs: lines };
+        }
+        printed.push(line);
+    }
+}
+
+fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Value {
+    let output = Command::new(BINARY)
+        .args(["key", "create", "--json", "--url", &server.url, "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("the CLI runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the CLI prints JSON")
+}
+
+async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the server answers");
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough_works_against_the_real_server() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = start(data_dir.path());
+    let printed = server.printed.join("\n");
+    assert!(printed.contains("created an admin credential for domain \"local\""), "{printed}");
+
+    let created = cli(&server, data_dir.path(), &["--scope", "orders:read", "--max-usage", "100", "--validity-seconds", "86400"]);
+    let key = created["api_key"].as_str().expect("the key value is shown once").to_owned();
+    assert_eq!(created["domain_id"], json!("local"));
+
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let (status, body) = call(http.post(url("/v1/key/regist")).json(&json!({ "key": key }))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["max_total_usage"], json!(100));
+    let key_expired = body["result"]["key_expired"].clone();
+
+    let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({ "result": { "key_expired": key_expired, "remaining_total_usage": 100, "max_total_usage": 100, "scope": ["orders:read"] } }))
+    );
+
+    let (status, body) = call(http.get(url("/v1/auth/token")).header("x-api-key", &key)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["result"]["token_type"], &body["result"]["expires_in"]), (&json!("Bearer"), &json!(300)));
+    let token = body["result"]["access_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = call(http.get(url("/v1/auth/refresh")).bearer_auth(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(http.get(url("/v1/auth/refresh")).bearer_auth(&token)).await;
+    assert_eq!((status, &body["result"]["code"]), (429, &json!("token_reused")));
+
+    let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
+    assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(98)));
+
+    let (status, body) = call(http.get(url("/.well-known/jwks.json"))).await;
+    assert_eq!((status, &body["keys"][0]["alg"]), (200, &json!("EdDSA")));
+    let (status, _) = call(http.get(url("/health"))).await;
+    assert_eq!(status, 200);
+
+    let secret_key = printed.split('"').skip_while(|part| *part != "secret_key").nth(2).unwrap().to_owned();
+    let logs = server.stop();
+    assert!(logs.len() >= 8, "one line per request at least: {logs:?}");
+    assert!(logs.iter().all(|line| serde_json::from_str::<Value>(line).is_ok()), "JSON logs");
+    for secret in [key.as_str(), token.as_str(), &key[key.len() - 20..], secret_key.as_str()] {
+        assert!(logs.iter().all(|line| !line.contains(secret)), "a secret reached the log");
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_its_secrets_and_prints_no_credential() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let first = start(data_dir.path());
+    let http = reqwest::Client::new();
+    let (_, jwks_before) = call(http.get(format!("{}/.well-known/jwks.json", first.url))).await;
+    drop(first);
+
+    let second = start(data_dir.path());
+    assert!(second.printed.iter().all(|line| !line.contains("secret_key")), "{:?}", second.printed);
+    let (_, jwks_after) = call(http.get(format!("{}/.well-known/jwks.json", second.url))).await;
+    assert_eq!(jwks_before, jwks_after, "the signing key survives a restart");
+    let created = cli(&second, data_dir.path(), &[]);
+    assert!(created["api_key"].is_string(), "the stored credential still signs");
+}
+
+#[tokio::test]
+async fn the_cli_reports_a_refused_request() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = start(data_dir.path());
+    let output = Command::new(BINARY)
+        .args(["key", "create", "--url", &server.url, "--max-usage", "0", "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("400") && stderr.contains("max_total_usage"), "{stderr}");
+}

@@ -1,0 +1,258 @@
+//! The store conformance suite: every conditional case of the [`Store`] trait, written once and
+//! run against each implementation (see `tests/tests/store_conformance.rs`).
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use shared::key_value::{KeyValue, Pepper, SecretHash};
+use shared::model::{ApiKey, ApiKeyId, KeyState, StoredSecret, Timestamp};
+use shared::signature::ReplayNonce;
+use shared::store::{RefreshMarker, Store, WriteError};
+
+use crate::{Clock, PEPPER};
+
+pub struct Fixture {
+    pub key: ApiKey,
+    pub primary: SecretHash,
+    pub secondary: SecretHash,
+}
+
+/// A registered, enabled key with `remaining` units that expires a day from `now`.
+pub fn fixture(now: Timestamp, remaining: u32) -> Fixture {
+    let pepper = Pepper::new(PEPPER.as_bytes().to_vec()).unwrap();
+    let id = ApiKeyId::generate();
+    let (primary, secondary) = (KeyValue::generate(&id), KeyValue::generate(&id));
+    let stored = |v: &KeyValue| StoredSecret { hash: pepper.hash(v), last4: v.last4() };
+    let key = ApiKey {
+        primary: stored(&primary),
+        secondary: stored(&secondary),
+        api_key_id: id,
+        domain_id: "domain-a".into(),
+        user_id: "user-1".into(),
+        name: "fixture".into(),
+        description: String::new(),
+        state: KeyState::Enabled,
+        scope: vec!["read".into()],
+        max_total_usage: remaining.max(1),
+        remaining_total_usage: remaining,
+        validity_seconds: None,
+        expires_at: Some(now + TimeDelta::days(1)),
+        registered_at: Some(now),
+        last_accessed_at: None,
+        created_at: now,
+        modified_at: now,
+        modifier: "AKTEST".into(),
+        domain_code: "PUB".into(),
+    };
+    Fixture { primary: pepper.hash(&primary), secondary: pepper.hash(&secondary), key }
+}
+
+fn other_hash() -> SecretHash {
+    let pepper = Pepper::new(PEPPER.as_bytes().to_vec()).unwrap();
+    pepper.hash(&KeyValue::generate(&ApiKeyId::generate()))
+}
+
+fn marker(jti: &str, family: &str, now: Timestamp) -> RefreshMarker {
+    RefreshMarker { jti: jti.into(), family: family.into(), expires_at: now + TimeDelta::minutes(15) }
+}
+
+fn rejected_with(err: WriteError) -> Option<ApiKey> {
+    match err {
+        WriteError::Rejected(old) => old.map(|k| *k),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+async fn put(store: &Arc<dyn Store>, key: &ApiKey) {
+    store.create_key(key, None).await.expect("created");
+}
+
+pub async fn create_then_get_round_trips_every_field(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let mut f = fixture(now, 5);
+    f.key.registered_at = None;
+    f.key.expires_at = None;
+    f.key.validity_seconds = Some(3600);
+    put(&store, &f.key).await;
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(f.key.clone()));
+    assert_eq!(store.get_key(&ApiKeyId::generate()).await.unwrap(), None);
+}
+
+pub async fn create_refuses_a_taken_id(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let mut again = f.key.clone();
+    again.name = "other".into();
+    assert!(matches!(store.create_key(&again, None).await, Err(WriteError::AlreadyExists)));
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().name, "fixture");
+}
+
+pub async fn create_refuses_a_replayed_nonce_and_writes_nothing(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let nonce = ReplayNonce { id: "nonce-1".into(), expires_at: now + TimeDelta::minutes(10) };
+    let first = fixture(now, 5);
+    store.create_key(&first.key, Some(&nonce)).await.unwrap();
+    let second = fixture(now, 5);
+    assert!(matches!(store.create_key(&second.key, Some(&nonce)).await, Err(WriteError::Replayed)));
+    assert_eq!(store.get_key(&second.key.api_key_id).await.unwrap(), None);
+}
+
+pub async fn register_sets_the_expiry_once(store: Arc<dyn Store>) {
+    let clock = Clock::default();
+    let now = clock.now();
+    let mut f = fixture(now, 5);
+    f.key.registered_at = None;
+    f.key.expires_at = None;
+    f.key.validity_seconds = Some(3600);
+    put(&store, &f.key).await;
+    let first = store.register_key(&f.key.api_key_id, &f.primary, now).await.unwrap();
+    assert_eq!(first.registered_at, Some(now));
+    assert_eq!(first.expires_at, Some(now + TimeDelta::hours(1)));
+    let later = now + TimeDelta::minutes(30);
+    let second = store.register_key(&f.key.api_key_id, &f.secondary, later).await.unwrap();
+    assert_eq!((second.registered_at, second.expires_at), (first.registered_at, first.expires_at));
+}
+
+pub async fn register_keeps_a_fixed_expiry(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let mut f = fixture(now, 5);
+    f.key.registered_at = None;
+    let fixed = f.key.expires_at;
+    put(&store, &f.key).await;
+    let registered = store.register_key(&f.key.api_key_id, &f.primary, now).await.unwrap();
+    assert_eq!(registered.expires_at, fixed);
+}
+
+pub async fn register_refuses_unknown_disabled_and_wrong_secret(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    assert_eq!(rejected_with(store.register_key(&ApiKeyId::generate(), &other_hash(), now).await.unwrap_err()), None);
+    let mut f = fixture(now, 5);
+    f.key.registered_at = None;
+    put(&store, &f.key).await;
+    let old = rejected_with(store.register_key(&f.key.api_key_id, &other_hash(), now).await.unwrap_err());
+    assert_eq!(old.unwrap().registered_at, None);
+    let mut d = fixture(now, 5);
+    d.key.state = KeyState::Disabled;
+    d.key.registered_at = None;
+    put(&store, &d.key).await;
+    let old = rejected_with(store.register_key(&d.key.api_key_id, &d.primary, now).await.unwrap_err());
+    assert_eq!(old.unwrap().state, KeyState::Disabled);
+}
+
+pub async fn token_consumes_one_unit_with_either_secret(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 2);
+    put(&store, &f.key).await;
+    let later = now + TimeDelta::seconds(5);
+    let after = store.consume_for_token(&f.key.api_key_id, &f.primary, later).await.unwrap();
+    assert_eq!((after.remaining_total_usage, after.last_accessed_at), (1, Some(later)));
+    let after = store.consume_for_token(&f.key.api_key_id, &f.secondary, later).await.unwrap();
+    assert_eq!(after.remaining_total_usage, 0);
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 0);
+}
+
+pub async fn token_is_refused_with_the_key_as_it_was(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let exhausted = fixture(now, 0);
+    let mut expired = fixture(now, 5);
+    expired.key.expires_at = Some(now);
+    let mut disabled = fixture(now, 5);
+    disabled.key.state = KeyState::Disabled;
+    let mut unregistered = fixture(now, 5);
+    unregistered.key.registered_at = None;
+    unregistered.key.expires_at = None;
+    let wrong_secret = fixture(now, 5);
+    for f in [&exhausted, &expired, &disabled, &unregistered, &wrong_secret] {
+        put(&store, &f.key).await;
+    }
+    let cases = [
+        ("exhausted", &exhausted, &exhausted.primary),
+        ("expired", &expired, &expired.primary),
+        ("disabled", &disabled, &disabled.primary),
+        ("unregistered", &unregistered, &unregistered.primary),
+        ("wrong secret", &wrong_secret, &other_hash()),
+    ];
+    for (what, f, secret) in cases {
+        let err = store.consume_for_token(&f.key.api_key_id, secret, now).await.unwrap_err();
+        assert_eq!(rejected_with(err).as_ref(), Some(&f.key), "{what}: handed back unchanged");
+        assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().as_ref(), Some(&f.key), "{what}: not written");
+    }
+    let err = store.consume_for_token(&ApiKeyId::generate(), &other_hash(), now).await.unwrap_err();
+    assert_eq!(rejected_with(err), None, "unknown");
+}
+
+pub async fn refresh_consumes_one_unit_and_is_single_use(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let after = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await.unwrap();
+    assert_eq!(after.remaining_total_usage, 4);
+    let again = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await;
+    assert!(matches!(again, Err(WriteError::TokenReused)), "{again:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 4);
+}
+
+pub async fn refresh_is_refused_for_a_revoked_family(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    store.revoke_family("fam-2", now + TimeDelta::minutes(15)).await.unwrap();
+    let outcome = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-2", "fam-2", now), now).await;
+    assert!(matches!(outcome, Err(WriteError::FamilyRevoked)), "{outcome:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 5);
+    let other = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-3", "fam-3", now), now).await;
+    assert!(other.is_ok(), "other families refresh");
+}
+
+pub async fn a_refused_refresh_leaves_no_marker(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let exhausted = fixture(now, 0);
+    let good = fixture(now, 5);
+    put(&store, &exhausted.key).await;
+    put(&store, &good.key).await;
+    let err = store.consume_for_refresh(&exhausted.key.api_key_id, &marker("jti-4", "fam-4", now), now).await.unwrap_err();
+    assert_eq!(rejected_with(err).map(|k| k.remaining_total_usage), Some(0));
+    let retry = store.consume_for_refresh(&good.key.api_key_id, &marker("jti-4", "fam-4", now), now).await;
+    assert!(retry.is_ok(), "the refused attempt stored no marker: {retry:?}");
+}
+
+pub async fn markers_and_revocations_lapse_after_their_time(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", now), now).await.unwrap();
+    store.revoke_family("fam-6", now + TimeDelta::minutes(15)).await.unwrap();
+    let later = now + TimeDelta::minutes(16);
+    assert!(store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", later), later).await.is_ok());
+    assert!(store.consume_for_refresh(&f.key.api_key_id, &marker("jti-6", "fam-6", later), later).await.is_ok());
+}
+
+/// One `#[tokio::test]` per case for the store `$make` builds.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::store_conformance!(@cases $make;
+            create_then_get_round_trips_every_field,
+            create_refuses_a_taken_id,
+            create_refuses_a_replayed_nonce_and_writes_nothing,
+            register_sets_the_expiry_once,
+            register_keeps_a_fixed_expiry,
+            register_refuses_unknown_disabled_and_wrong_secret,
+            token_consumes_one_unit_with_either_secret,
+            token_is_refused_with_the_key_as_it_was,
+            refresh_consumes_one_unit_and_is_single_use,
+            refresh_is_refused_for_a_revoked_family,
+            a_refused_refresh_leaves_no_marker,
+            markers_and_revocations_lapse_after_their_time,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $crate::conformance::$case($make).await;
+            }
+        )*
+    };
+}
