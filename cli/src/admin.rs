@@ -40,7 +40,10 @@ pub struct CreateArgs {
 pub async fn create(args: CreateArgs) -> Result<(), String> {
     let client = AdminClient::new(&args.target)?;
     let mut body = Map::new();
-    body.insert("user_id".into(), json!(args.user_id.unwrap_or_else(|| client.credential.access_key.clone())));
+    body.insert(
+        "user_id".into(),
+        json!(args.user_id.unwrap_or_else(|| client.credential.access_key.clone())),
+    );
     let optional = [
         ("name", args.name.map(Value::from)),
         ("description", args.description.map(Value::from)),
@@ -83,7 +86,9 @@ struct AdminClient {
 impl AdminClient {
     fn new(target: &Target) -> Result<Self, String> {
         let credential = match (std::env::var("KEYGATE_ACCESS_KEY"), std::env::var("KEYGATE_SECRET_KEY")) {
-            (Ok(access_key), Ok(secret_key)) => Credential { access_key, secret_key, domain_id: String::new() },
+            (Ok(access_key), Ok(secret_key)) => {
+                Credential { access_key, secret_key, domain_id: String::new() }
+            }
             _ => DataDir::new(target.data_dir.clone()).credential()?,
         };
         let url = reqwest::Url::parse(&target.url).map_err(|e| format!("--url {}: {e}", target.url))?;
@@ -100,8 +105,13 @@ impl AdminClient {
         let timestamp = Utc::now().timestamp_millis().to_string();
         let signed_path = format!("{}{path}", self.base_path);
         let access_key = &self.credential.access_key;
-        let signature =
-            signature::sign(&self.credential.secret_key, method.as_str(), &signed_path, &timestamp, access_key);
+        let signature = signature::sign(
+            &self.credential.secret_key,
+            method.as_str(),
+            &signed_path,
+            &timestamp,
+            access_key,
+        );
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base_url))

@@ -74,7 +74,10 @@ impl DataDir {
     pub fn credential(&self) -> Result<Credential, String> {
         let path = self.path.join(CREDENTIALS_FILE);
         let text = fs::read_to_string(&path).map_err(|e| {
-            format!("{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)", path.display())
+            format!(
+                "{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)",
+                path.display()
+            )
         })?;
         let list: Vec<Credential> =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -99,7 +99,11 @@ async fn serve_one(
     .await
 }
 
-fn to_lambda_request(parts: hyper::http::request::Parts, body: Bytes, request_id: String) -> lambda_http::Request {
+fn to_lambda_request(
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    request_id: String,
+) -> lambda_http::Request {
     let path = parts.uri.path().to_owned();
     let query: QueryMap = parts.uri.query().unwrap_or_default().parse().unwrap_or_default();
     let mut context = ApiGatewayV2httpRequestContext::default();

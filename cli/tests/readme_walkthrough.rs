@@ -63,7 +63,11 @@ fn start(data_dir: &Path) -> Server {
     });
     let mut printed = Vec::new();
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("the server announces its address");
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not announce its address: {printed:?}");
+        };
         if let Some(url) = line.strip_prefix("keygate listening on ") {
             let url = url.to_owned();
             return Server { child, url, printed, logs: lines };
@@ -95,7 +99,11 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     let printed = server.printed.join("\n");
     assert!(printed.contains("created an admin credential for domain \"local\""), "{printed}");
 
-    let created = cli(&server, data_dir.path(), &["--scope", "orders:read", "--max-usage", "100", "--validity-seconds", "86400"]);
+    let created = cli(
+        &server,
+        data_dir.path(),
+        &["--scope", "orders:read", "--max-usage", "100", "--validity-seconds", "86400"],
+    );
     let key = created["api_key"].as_str().expect("the key value is shown once").to_owned();
     assert_eq!(created["domain_id"], json!("local"));
 
@@ -109,12 +117,18 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
     assert_eq!(
         (status, body),
-        (200, json!({ "result": { "key_expired": key_expired, "remaining_total_usage": 100, "max_total_usage": 100, "scope": ["orders:read"] } }))
+        (
+            200,
+            json!({ "result": { "key_expired": key_expired, "remaining_total_usage": 100, "max_total_usage": 100, "scope": ["orders:read"] } })
+        )
     );
 
     let (status, body) = call(http.get(url("/v1/auth/token")).header("x-api-key", &key)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((&body["result"]["token_type"], &body["result"]["expires_in"]), (&json!("Bearer"), &json!(300)));
+    assert_eq!(
+        (&body["result"]["token_type"], &body["result"]["expires_in"]),
+        (&json!("Bearer"), &json!(300))
+    );
     let token = body["result"]["access_token"].as_str().unwrap().to_owned();
 
     let (status, body) = call(http.get(url("/v1/auth/refresh")).bearer_auth(&token)).await;

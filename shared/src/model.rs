@@ -136,11 +136,7 @@ impl ApiKey {
 
     /// The condition of registration: the key exists, is enabled and the secret is one of its two.
     pub fn check_registrable(&self, presented: &SecretHash) -> Result<(), Rejection> {
-        if self.is_enabled() && self.secret_matches(presented) {
-            Ok(())
-        } else {
-            Err(Rejection::NotFound)
-        }
+        if self.is_enabled() && self.secret_matches(presented) { Ok(()) } else { Err(Rejection::NotFound) }
     }
 
     /// The condition of reading details: registrable and registered. Expiry and quota do not hide
@@ -155,11 +151,7 @@ impl ApiKey {
 
     /// The condition under which one unit of quota may be consumed. `presented` is `None` for a
     /// refresh, which proves possession of a token instead of the key value.
-    pub fn check_mintable(
-        &self,
-        presented: Option<&SecretHash>,
-        now: Timestamp,
-    ) -> Result<(), Rejection> {
+    pub fn check_mintable(&self, presented: Option<&SecretHash>, now: Timestamp) -> Result<(), Rejection> {
         let secret_ok = presented.is_none_or(|hash| self.secret_matches(hash));
         if !self.is_enabled() || !secret_ok || self.registered_at.is_none() {
             return Err(Rejection::NotFound);

@@ -175,7 +175,8 @@ impl Keygate {
             Some(name) => bounded_text("name", name, 1, NAME_MAX_CHARS)?,
             None => id.to_string(),
         };
-        let description = bounded_text("description", request.description.unwrap_or_default(), 0, DESCRIPTION_MAX_CHARS)?;
+        let description =
+            bounded_text("description", request.description.unwrap_or_default(), 0, DESCRIPTION_MAX_CHARS)?;
         let scope = validate_scope(request.scope.unwrap_or_default())?;
         let max_total_usage = match request.max_total_usage {
             None => self.key_defaults.max_total_usage,
@@ -186,7 +187,9 @@ impl Keygate {
         };
         let (validity_seconds, expires_at) = match (request.validity_seconds, request.expires_at) {
             (Some(_), Some(_)) => return Err(invalid("validity_seconds and expires_at are exclusive")),
-            (Some(seconds), None) if (1..=VALIDITY_MAX_SECONDS).contains(&seconds) => (Some(seconds as u64), None),
+            (Some(seconds), None) if (1..=VALIDITY_MAX_SECONDS).contains(&seconds) => {
+                (Some(seconds as u64), None)
+            }
             (Some(_), None) => return Err(invalid("validity_seconds must be between 1 and 3153600000")),
             (None, Some(at)) if at <= now => return Err(invalid("expires_at is in the past")),
             (None, Some(at)) if at > now + TimeDelta::seconds(VALIDITY_MAX_SECONDS) => {

@@ -224,9 +224,27 @@ mod tests {
             ("wrong secret", "POST", signed_headers(&wrong_secret, TIMESTAMP), now, SignatureError::Mismatch),
             ("other method", "PUT", signed_headers(EXPECTED, TIMESTAMP), now, SignatureError::Mismatch),
             ("not base64", "POST", signed_headers("%%%", TIMESTAMP), now, SignatureError::Mismatch),
-            ("skew past 5 min", "POST", signed_headers(EXPECTED, TIMESTAMP), six_minutes_late, SignatureError::Skewed),
-            ("skew before 5 min", "POST", signed_headers(EXPECTED, TIMESTAMP), six_minutes_early, SignatureError::Skewed),
-            ("timestamp not a number", "POST", signed_headers(EXPECTED, "yesterday"), now, SignatureError::MalformedTimestamp),
+            (
+                "skew past 5 min",
+                "POST",
+                signed_headers(EXPECTED, TIMESTAMP),
+                six_minutes_late,
+                SignatureError::Skewed,
+            ),
+            (
+                "skew before 5 min",
+                "POST",
+                signed_headers(EXPECTED, TIMESTAMP),
+                six_minutes_early,
+                SignatureError::Skewed,
+            ),
+            (
+                "timestamp not a number",
+                "POST",
+                signed_headers(EXPECTED, "yesterday"),
+                now,
+                SignatureError::MalformedTimestamp,
+            ),
         ];
         for (what, method, headers, when, expected) in cases {
             assert_eq!(credentials().verify(method, PATH, &headers, when), Err(expected), "{what}");

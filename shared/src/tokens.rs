@@ -39,8 +39,9 @@ impl SigningAlgorithm {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
         let der = match self {
             Self::EdDsa => Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8v1()),
-            Self::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                .and_then(|k| k.to_pkcs8v1()),
+            Self::Es256 => {
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).and_then(|k| k.to_pkcs8v1())
+            }
         }
         .expect("the system random source works");
         pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()))
@@ -228,9 +229,9 @@ impl TokenService {
 fn looks_like_jws(token: &str) -> bool {
     let segments: Vec<&str> = token.split('.').collect();
     segments.len() == 3
-        && segments.iter().all(|s| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        && segments
+            .iter()
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 #[cfg(test)]
@@ -243,7 +244,13 @@ mod tests {
 
     fn service(algorithm: SigningAlgorithm) -> TokenService {
         let keys = SigningKeys::from_pems(algorithm, &algorithm.generate_pem(), None).unwrap();
-        TokenService::new(keys, "keygate".into(), "keygate".into(), TimeDelta::seconds(300), TimeDelta::seconds(600))
+        TokenService::new(
+            keys,
+            "keygate".into(),
+            "keygate".into(),
+            TimeDelta::seconds(300),
+            TimeDelta::seconds(600),
+        )
     }
 
     fn key(expires_in: TimeDelta) -> ApiKey {
@@ -289,7 +296,8 @@ mod tests {
 
     #[test]
     fn lifetime_is_capped_by_the_keys_expiry() {
-        let issued = service(SigningAlgorithm::EdDsa).mint(&key(TimeDelta::seconds(42)), None, now()).unwrap();
+        let issued =
+            service(SigningAlgorithm::EdDsa).mint(&key(TimeDelta::seconds(42)), None, now()).unwrap();
         assert!((41..=42).contains(&issued.expires_in), "{}", issued.expires_in);
     }
 

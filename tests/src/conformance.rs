@@ -126,7 +126,10 @@ pub async fn register_keeps_a_fixed_expiry(store: Arc<dyn Store>) {
 
 pub async fn register_refuses_unknown_disabled_and_wrong_secret(store: Arc<dyn Store>) {
     let now = Clock::default().now();
-    assert_eq!(rejected_with(store.register_key(&ApiKeyId::generate(), &other_hash(), now).await.unwrap_err()), None);
+    assert_eq!(
+        rejected_with(store.register_key(&ApiKeyId::generate(), &other_hash(), now).await.unwrap_err()),
+        None
+    );
     let mut f = fixture(now, 5);
     f.key.registered_at = None;
     put(&store, &f.key).await;
@@ -176,7 +179,11 @@ pub async fn token_is_refused_with_the_key_as_it_was(store: Arc<dyn Store>) {
     for (what, f, secret) in cases {
         let err = store.consume_for_token(&f.key.api_key_id, secret, now).await.unwrap_err();
         assert_eq!(rejected_with(err).as_ref(), Some(&f.key), "{what}: handed back unchanged");
-        assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().as_ref(), Some(&f.key), "{what}: not written");
+        assert_eq!(
+            store.get_key(&f.key.api_key_id).await.unwrap().as_ref(),
+            Some(&f.key),
+            "{what}: not written"
+        );
     }
     let err = store.consume_for_token(&ApiKeyId::generate(), &other_hash(), now).await.unwrap_err();
     assert_eq!(rejected_with(err), None, "unknown");
@@ -186,7 +193,8 @@ pub async fn refresh_consumes_one_unit_and_is_single_use(store: Arc<dyn Store>) 
     let now = Clock::default().now();
     let f = fixture(now, 5);
     put(&store, &f.key).await;
-    let after = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await.unwrap();
+    let after =
+        store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await.unwrap();
     assert_eq!(after.remaining_total_usage, 4);
     let again = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await;
     assert!(matches!(again, Err(WriteError::TokenReused)), "{again:?}");
@@ -211,7 +219,10 @@ pub async fn a_refused_refresh_leaves_no_marker(store: Arc<dyn Store>) {
     let good = fixture(now, 5);
     put(&store, &exhausted.key).await;
     put(&store, &good.key).await;
-    let err = store.consume_for_refresh(&exhausted.key.api_key_id, &marker("jti-4", "fam-4", now), now).await.unwrap_err();
+    let err = store
+        .consume_for_refresh(&exhausted.key.api_key_id, &marker("jti-4", "fam-4", now), now)
+        .await
+        .unwrap_err();
     assert_eq!(rejected_with(err).map(|k| k.remaining_total_usage), Some(0));
     let retry = store.consume_for_refresh(&good.key.api_key_id, &marker("jti-4", "fam-4", now), now).await;
     assert!(retry.is_ok(), "the refused attempt stored no marker: {retry:?}");
@@ -224,8 +235,12 @@ pub async fn markers_and_revocations_lapse_after_their_time(store: Arc<dyn Store
     store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", now), now).await.unwrap();
     store.revoke_family("fam-6", now + TimeDelta::minutes(15)).await.unwrap();
     let later = now + TimeDelta::minutes(16);
-    assert!(store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", later), later).await.is_ok());
-    assert!(store.consume_for_refresh(&f.key.api_key_id, &marker("jti-6", "fam-6", later), later).await.is_ok());
+    assert!(
+        store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", later), later).await.is_ok()
+    );
+    assert!(
+        store.consume_for_refresh(&f.key.api_key_id, &marker("jti-6", "fam-6", later), later).await.is_ok()
+    );
 }
 
 /// One `#[tokio::test]` per case for the store `$make` builds.

@@ -240,10 +240,20 @@ impl Store for UnavailableStore {
     async fn register_key(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {
         Err(down().into())
     }
-    async fn consume_for_token(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {
+    async fn consume_for_token(
+        &self,
+        _: &ApiKeyId,
+        _: &SecretHash,
+        _: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
         Err(down().into())
     }
-    async fn consume_for_refresh(&self, _: &ApiKeyId, _: &RefreshMarker, _: Timestamp) -> Result<ApiKey, WriteError> {
+    async fn consume_for_refresh(
+        &self,
+        _: &ApiKeyId,
+        _: &RefreshMarker,
+        _: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
         Err(down().into())
     }
     async fn revoke_family(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {

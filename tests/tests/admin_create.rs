@@ -59,7 +59,8 @@ async fn create_returns_the_api_key_info_with_the_key_value_in_clear() {
 #[tokio::test]
 async fn create_applies_defaults_and_the_callers_domain() {
     let t = TestApp::new();
-    let (status, body, _) = t.send(t.signed_create(r#"{"user_id":"u"}"#, OTHER_ACCESS_KEY, OTHER_SECRET_KEY)).await;
+    let (status, body, _) =
+        t.send(t.signed_create(r#"{"user_id":"u"}"#, OTHER_ACCESS_KEY, OTHER_SECRET_KEY)).await;
     assert_eq!(status, 200);
     assert_eq!(body["domain_id"], json!(OTHER_DOMAIN));
     assert_eq!(body["name"], body["api_key_id"], "a nameless key is named after its id");
@@ -87,21 +88,96 @@ async fn create_answers_400_to_invalid_bodies() {
     let cases: Vec<(&str, String, &str, &str)> = vec![
         ("not JSON", "user_id=u".into(), "ERROR_INVALID_ARGUMENT", "body is not valid JSON"),
         ("empty", "".into(), "ERROR_INVALID_ARGUMENT", "body is empty"),
-        ("unknown field", r#"{"user_id":"u","color":"red"}"#.into(), "ERROR_INVALID_ARGUMENT", "unknown field `color`"),
-        ("user_id missing", r#"{"name":"x"}"#.into(), "ERROR_REQUIRED_PARAMETER", "required parameter: user_id"),
-        ("user_id blank", r#"{"user_id":" "}"#.into(), "ERROR_REQUIRED_PARAMETER", "required parameter: user_id"),
-        ("user_id a number", r#"{"user_id":7}"#.into(), "ERROR_INVALID_ARGUMENT", "a field has the wrong type or value"),
-        ("quota zero", r#"{"user_id":"u","max_total_usage":0}"#.into(), "ERROR_INVALID_ARGUMENT", "max_total_usage must be between 1 and 2147483647"),
-        ("quota 2^31", r#"{"user_id":"u","max_total_usage":2147483648}"#.into(), "ERROR_INVALID_ARGUMENT", "max_total_usage must be between 1 and 2147483647"),
-        ("quota 1e30", r#"{"user_id":"u","max_total_usage":1e30}"#.into(), "ERROR_INVALID_ARGUMENT", "a field has the wrong type or value"),
-        ("both expiries", r#"{"user_id":"u","validity_seconds":60,"expires_at":"2027-01-01T00:00:00Z"}"#.into(), "ERROR_INVALID_ARGUMENT", "validity_seconds and expires_at are exclusive"),
-        ("negative validity", r#"{"user_id":"u","validity_seconds":-1}"#.into(), "ERROR_INVALID_ARGUMENT", "validity_seconds must be between 1 and 3153600000"),
-        ("past expiry", r#"{"user_id":"u","expires_at":"2025-12-31T23:59:59Z"}"#.into(), "ERROR_INVALID_ARGUMENT", "expires_at is in the past"),
-        ("expiry not RFC 3339", r#"{"user_id":"u","expires_at":"tomorrow"}"#.into(), "ERROR_INVALID_ARGUMENT", "expires_at is not an RFC 3339 time"),
-        ("name too long", json!({ "user_id": "u", "name": long_name }).to_string(), "ERROR_INVALID_ARGUMENT", "name must be 1 to 64 printable characters"),
-        ("description too long", json!({ "user_id": "u", "description": long_description }).to_string(), "ERROR_INVALID_ARGUMENT", "description must be 0 to 256 printable characters"),
-        ("scope with a space", r#"{"user_id":"u","scope":["a b"]}"#.into(), "ERROR_INVALID_ARGUMENT", "each scope entry must be 1 to 128 visible ASCII characters, no spaces"),
-        ("scope not a list", r#"{"user_id":"u","scope":"a"}"#.into(), "ERROR_INVALID_ARGUMENT", "a field has the wrong type or value"),
+        (
+            "unknown field",
+            r#"{"user_id":"u","color":"red"}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "unknown field `color`",
+        ),
+        (
+            "user_id missing",
+            r#"{"name":"x"}"#.into(),
+            "ERROR_REQUIRED_PARAMETER",
+            "required parameter: user_id",
+        ),
+        (
+            "user_id blank",
+            r#"{"user_id":" "}"#.into(),
+            "ERROR_REQUIRED_PARAMETER",
+            "required parameter: user_id",
+        ),
+        (
+            "user_id a number",
+            r#"{"user_id":7}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "a field has the wrong type or value",
+        ),
+        (
+            "quota zero",
+            r#"{"user_id":"u","max_total_usage":0}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "max_total_usage must be between 1 and 2147483647",
+        ),
+        (
+            "quota 2^31",
+            r#"{"user_id":"u","max_total_usage":2147483648}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "max_total_usage must be between 1 and 2147483647",
+        ),
+        (
+            "quota 1e30",
+            r#"{"user_id":"u","max_total_usage":1e30}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "a field has the wrong type or value",
+        ),
+        (
+            "both expiries",
+            r#"{"user_id":"u","validity_seconds":60,"expires_at":"2027-01-01T00:00:00Z"}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "validity_seconds and expires_at are exclusive",
+        ),
+        (
+            "negative validity",
+            r#"{"user_id":"u","validity_seconds":-1}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "validity_seconds must be between 1 and 3153600000",
+        ),
+        (
+            "past expiry",
+            r#"{"user_id":"u","expires_at":"2025-12-31T23:59:59Z"}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "expires_at is in the past",
+        ),
+        (
+            "expiry not RFC 3339",
+            r#"{"user_id":"u","expires_at":"tomorrow"}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "expires_at is not an RFC 3339 time",
+        ),
+        (
+            "name too long",
+            json!({ "user_id": "u", "name": long_name }).to_string(),
+            "ERROR_INVALID_ARGUMENT",
+            "name must be 1 to 64 printable characters",
+        ),
+        (
+            "description too long",
+            json!({ "user_id": "u", "description": long_description }).to_string(),
+            "ERROR_INVALID_ARGUMENT",
+            "description must be 0 to 256 printable characters",
+        ),
+        (
+            "scope with a space",
+            r#"{"user_id":"u","scope":["a b"]}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "each scope entry must be 1 to 128 visible ASCII characters, no spaces",
+        ),
+        (
+            "scope not a list",
+            r#"{"user_id":"u","scope":"a"}"#.into(),
+            "ERROR_INVALID_ARGUMENT",
+            "a field has the wrong type or value",
+        ),
         ("oversized", oversized, "ERROR_INVALID_ARGUMENT", "body is larger than 65536 bytes"),
     ];
     for (what, body, code, message) in cases {
@@ -135,9 +211,21 @@ async fn create_answers_401_to_bad_signatures() {
         ("timestamp missing", no_timestamp, "missing header x-ncp-apigw-timestamp"),
         ("wrong secret", t.signed_create(&body, ACCESS_KEY, OTHER_SECRET_KEY), "signature does not match"),
         ("unknown access key", t.signed_create(&body, "AKNOBODY", SECRET_KEY), "unknown access key"),
-        ("6 minutes old", signed(Method::Post, path, &body, ACCESS_KEY, SECRET_KEY, now - TimeDelta::minutes(6)), "timestamp is more than 5 minutes away"),
-        ("6 minutes ahead", signed(Method::Post, path, &body, ACCESS_KEY, SECRET_KEY, now + TimeDelta::minutes(6)), "timestamp is more than 5 minutes away"),
-        ("signed for another path", signed(Method::Post, "/identity/v1/api-keys/search", &body, ACCESS_KEY, SECRET_KEY, now), "signature does not match"),
+        (
+            "6 minutes old",
+            signed(Method::Post, path, &body, ACCESS_KEY, SECRET_KEY, now - TimeDelta::minutes(6)),
+            "timestamp is more than 5 minutes away",
+        ),
+        (
+            "6 minutes ahead",
+            signed(Method::Post, path, &body, ACCESS_KEY, SECRET_KEY, now + TimeDelta::minutes(6)),
+            "timestamp is more than 5 minutes away",
+        ),
+        (
+            "signed for another path",
+            signed(Method::Post, "/identity/v1/api-keys/search", &body, ACCESS_KEY, SECRET_KEY, now),
+            "signature does not match",
+        ),
     ];
     for (what, mut request, message) in cases {
         *request.uri_mut() = path.parse().unwrap();
@@ -155,7 +243,10 @@ async fn create_accepts_a_signed_request_once() {
     assert_eq!(t.send(request).await.0, 200);
     t.clock.advance(TimeDelta::seconds(30));
     let (status, json, _) = t.send(replay).await;
-    assert_eq!((status, json), (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once")));
+    assert_eq!(
+        (status, json),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once"))
+    );
 }
 
 #[tokio::test]

@@ -85,11 +85,19 @@ async fn disabled(t: &TestApp) -> String {
 async fn regist_returns_expiry_in_millis_and_quota() {
     let t = TestApp::new();
     let created = t
-        .create(NewKey { user_id: "u".into(), max_total_usage: Some(100), validity_seconds: Some(3600), ..NewKey::default() })
+        .create(NewKey {
+            user_id: "u".into(),
+            max_total_usage: Some(100),
+            validity_seconds: Some(3600),
+            ..NewKey::default()
+        })
         .await;
     let (status, body, _) = t.send(regist(created.primary.expose())).await;
     assert_eq!(status, 200);
-    assert_eq!(body, json!({ "result": { "key_expired": START_MILLIS + 3_600_000, "max_total_usage": 100 } }));
+    assert_eq!(
+        body,
+        json!({ "result": { "key_expired": START_MILLIS + 3_600_000, "max_total_usage": 100 } })
+    );
 }
 
 #[tokio::test]
@@ -115,7 +123,8 @@ async fn regist_accepts_the_secondary_key_value() {
 async fn regist_of_a_key_past_its_fixed_expiry_returns_that_expiry() {
     let t = TestApp::new();
     let expires_at = t.clock.now() + TimeDelta::hours(1);
-    let created = t.create(NewKey { user_id: "u".into(), expires_at: Some(expires_at), ..NewKey::default() }).await;
+    let created =
+        t.create(NewKey { user_id: "u".into(), expires_at: Some(expires_at), ..NewKey::default() }).await;
     t.clock.advance(TimeDelta::hours(2));
     let (status, body, _) = t.send(regist(created.primary.expose())).await;
     assert_eq!(status, 200);
@@ -309,7 +318,8 @@ async fn token_for(t: &TestApp, key: &str) -> String {
 fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -395,7 +405,8 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
         token_for(&other, created.primary.expose()).await
     };
     let header = |h: Value| URL_SAFE_NO_PAD.encode(h.to_string());
-    let kid = serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap()["kid"].clone();
+    let kid =
+        serde_json::from_slice::<Value>(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap()["kid"].clone();
     let hs256 = {
         use jsonwebtoken::{EncodingKey, Header, encode};
         let mut h = Header::new(jsonwebtoken::Algorithm::HS256);
@@ -403,7 +414,8 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
         h.kid = kid.as_str().map(str::to_owned);
         encode(&h, &claims(&good), &EncodingKey::from_secret(b"guessable")).unwrap()
     };
-    let alg_none = format!("{}.{}.AAAA", header(json!({ "alg": "none", "typ": "at+jwt", "kid": kid })), parts[1]);
+    let alg_none =
+        format!("{}.{}.AAAA", header(json!({ "alg": "none", "typ": "at+jwt", "kid": kid })), parts[1]);
     let bad_signature = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode([7u8; 64]));
     let tampered_claims = {
         let mut c = claims(&good);
@@ -454,7 +466,11 @@ async fn a_second_refresh_of_one_token_revokes_its_family() {
     let (status, body, _) = t.send(bearer(&first)).await;
     assert_eq!((status, body), (429, client_error(NOT_AUTHENTICATED, "token_reused")));
     let (status, body, _) = t.send(bearer(&second)).await;
-    assert_eq!((status, body), (429, client_error(NOT_AUTHENTICATED, "token_reused")), "the family is revoked");
+    assert_eq!(
+        (status, body),
+        (429, client_error(NOT_AUTHENTICATED, "token_reused")),
+        "the family is revoked"
+    );
 
     let other_family = token_for(&t, created.primary.expose()).await;
     assert_eq!(t.send(bearer(&other_family)).await.0, 200, "other families are untouched");

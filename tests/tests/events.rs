@@ -23,7 +23,8 @@ fn lambda_request(json: &str) -> lambda_http::Request {
 
 #[test]
 fn every_function_has_an_event_and_every_event_parses() {
-    let functions = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../functions")).unwrap();
+    let functions =
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../functions")).unwrap();
     for function in functions {
         let name = function.unwrap().file_name().into_string().unwrap();
         let text = read(&name);
@@ -71,18 +72,18 @@ async fn a_real_key_in_the_client_events_is_served() {
 async fn the_create_event_carries_the_authorizers_caller_to_the_handler() {
     let t = TestApp::new();
     let event: Value = serde_json::from_str(&read("identity-api-key-create")).unwrap();
-    let (status, body) = status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&event.to_string())).await);
+    let (status, body) =
+        status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&event.to_string())).await);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["domain_id"], json!("local"));
     assert_eq!(body["name"], json!("checkout"));
 
     let mut without_authorizer = event.clone();
     without_authorizer["requestContext"].as_object_mut().unwrap().remove("authorizer");
-    let (status, body) = status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&without_authorizer.to_string())).await);
-    assert_eq!(
-        (status, body),
-        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request is not signed"))
+    let (status, body) = status_and_json(
+        &spaceone::create_api_key(&t.app, lambda_request(&without_authorizer.to_string())).await,
     );
+    assert_eq!((status, body), (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request is not signed")));
 }
 
 #[test]
@@ -93,7 +94,8 @@ fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
             .to_string(),
     );
     let t = TestApp::with(&settings, std::sync::Arc::new(shared::store::MemoryStore::new()));
-    let event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(&read("admin-authorizer")).unwrap();
+    let event: ApiGatewayV2CustomAuthorizerV2Request =
+        serde_json::from_str(&read("admin-authorizer")).unwrap();
     // The event was signed at 1795589040000 ms; the test clock starts at START_MILLIS.
     t.clock.advance(TimeDelta::milliseconds(1_795_589_040_000 - START_MILLIS));
     let response = authorizer::authorize(&t.app, &event);

@@ -109,7 +109,8 @@ async fn the_previous_key_is_published_and_still_verifies_after_rotation() {
     let after = TestApp::with(&rotated, before.store.clone());
     let (_, jwks, _) = after.send(get("/.well-known/jwks.json", &[])).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    let (status, body, _) = after.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
+    let (status, body, _) =
+        after.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
     assert_eq!(status, 200, "{body}");
     let new_kid = segment(body["result"]["access_token"].as_str().unwrap(), 0)["kid"].clone();
     assert_eq!(new_kid, jwks["keys"][0]["kid"], "new tokens are signed with the current key");

@@ -24,9 +24,11 @@ pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
         let body: RegistRequest = parse_json(&request)?;
         app.register(&body.key).await
     };
-    respond(outcome.await.map(|key| {
-        json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage })
-    }))
+    respond(
+        outcome
+            .await
+            .map(|key| json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage })),
+    )
 }
 
 /// `GET /v1/key/detail`
@@ -71,8 +73,8 @@ fn api_key_header(request: &Request) -> Result<&str, Error> {
 }
 
 fn bearer_token(request: &Request) -> Result<&str, Error> {
-    let value = header(request, "authorization")
-        .ok_or_else(|| Error::MissingParameter("authorization".into()))?;
+    let value =
+        header(request, "authorization").ok_or_else(|| Error::MissingParameter("authorization".into()))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
             Ok(token.trim())

@@ -62,7 +62,9 @@ impl Surface {
             Surface::Client if status == 405 => client::method_not_allowed(),
             Surface::Client => client::body_too_large(),
             Surface::SpaceOne => spaceone::error_body(status, spaceone_code, message),
-            Surface::Ncp => json_response(status, &json!({ "error": { "errorCode": ncp_code, "message": message } })),
+            Surface::Ncp => {
+                json_response(status, &json!({ "error": { "errorCode": ncp_code, "message": message } }))
+            }
         }
     }
 }
@@ -73,13 +75,18 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     let surface = Surface::of(&path);
     let route = match find(request.method(), &path) {
         Ok(route) => route,
-        Err(status) if status == 405 => {
+        Err(Miss::WrongMethod) => {
             return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "405", "method not allowed");
         }
-        Err(_) => return surface.error(404, "ERROR_NOT_FOUND", "404", "no such route"),
+        Err(Miss::NoSuchPath) => return surface.error(404, "ERROR_NOT_FOUND", "404", "no such route"),
     };
     let request = if route.is_admin() {
-        match app.credentials().verify(request.method().as_str(), &signed_path(&request), request.headers(), app.now()) {
+        match app.credentials().verify(
+            request.method().as_str(),
+            &signed_path(&request),
+            request.headers(),
+            app.now(),
+        ) {
             Ok(caller) => with_caller(request, &caller),
             Err(err) => return unauthenticated(surface, &err),
         }
@@ -97,7 +104,12 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     }
 }
 
-fn find(method: &Method, path: &str) -> Result<Route, u16> {
+enum Miss {
+    NoSuchPath,
+    WrongMethod,
+}
+
+fn find(method: &Method, path: &str) -> Result<Route, Miss> {
     let mut path_matched = false;
     for (route_path, route_method, route) in ROUTES {
         if *route_path == path {
@@ -107,7 +119,7 @@ fn find(method: &Method, path: &str) -> Result<Route, u16> {
             path_matched = true;
         }
     }
-    Err(if path_matched { 405 } else { 404 })
+    Err(if path_matched { Miss::WrongMethod } else { Miss::NoSuchPath })
 }
 
 fn unauthenticated(surface: Surface, err: &SignatureError) -> Response<Body> {

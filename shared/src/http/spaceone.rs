@@ -97,7 +97,9 @@ pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, code, message) = match err {
         Error::InvalidArgument(m) => (400, "ERROR_INVALID_ARGUMENT", m.clone()),
-        Error::MissingParameter(field) => (400, "ERROR_REQUIRED_PARAMETER", format!("required parameter: {field}")),
+        Error::MissingParameter(field) => {
+            (400, "ERROR_REQUIRED_PARAMETER", format!("required parameter: {field}"))
+        }
         Error::Unauthenticated(m) => (401, "ERROR_AUTHENTICATE_FAILURE", m.clone()),
         Error::PermissionDenied(m) => (403, "ERROR_PERMISSION_DENIED", m.clone()),
         Error::NotFound => (404, "ERROR_NOT_FOUND", "resource not found".to_owned()),

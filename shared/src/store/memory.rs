@@ -65,10 +65,10 @@ impl Store for MemoryStore {
     async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
         let mut tables = self.tables();
         let now = key.created_at;
-        if let Some(nonce) = nonce {
-            if is_live(tables.nonces.get(&nonce.id), now) {
-                return Err(WriteError::Replayed);
-            }
+        if let Some(nonce) = nonce
+            && is_live(tables.nonces.get(&nonce.id), now)
+        {
+            return Err(WriteError::Replayed);
         }
         if tables.keys.contains_key(&key.api_key_id) {
             return Err(WriteError::AlreadyExists);
