@@ -1,0 +1,92 @@
+//! Bad input never hurts: whatever arrives, every route answers with a 4xx in its surface's shape,
+//! never a 5xx (the store is healthy here) and never a panic.
+
+use chrono::TimeDelta;
+use keygate_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use shared::signature;
+
+const ROUTES: &[(Method, &str)] = &[
+    (Method::Post, "/v1/key/regist"),
+    (Method::Get, "/v1/key/detail"),
+    (Method::Get, "/v1/auth/token"),
+    (Method::Get, "/v1/auth/refresh"),
+    (Method::Post, "/identity/v1/api-keys"),
+];
+
+fn noise(rng: &mut StdRng, alphabet: &[u8], max_len: usize) -> String {
+    let len = rng.random_range(0..=max_len);
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+/// Inputs that are almost right are the interesting ones: mutate real values a little (and
+/// really: a value that still reads as the original, say with a trimmed space, is tried again).
+fn mutate(rng: &mut StdRng, value: &str) -> String {
+    loop {
+        let mutated = mutate_once(rng, value);
+        if mutated.trim() != value {
+            return mutated;
+        }
+    }
+}
+
+fn mutate_once(rng: &mut StdRng, value: &str) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    for _ in 0..rng.random_range(1..4) {
+        match rng.random_range(0..3) {
+            0 if !chars.is_empty() => {
+                let at = rng.random_range(0..chars.len());
+                chars.remove(at);
+            }
+            1 => {
+                let at = rng.random_range(0..=chars.len());
+                chars.insert(at, ['.', '_', '"', '{', 'A', '0', '=', ' '][rng.random_range(0..8)]);
+            }
+            _ if !chars.is_empty() => {
+                let at = rng.random_range(0..chars.len());
+                chars[at] = ['a', 'Z', '9', '-', '}'][rng.random_range(0..5)];
+            }
+            _ => {}
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[tokio::test]
+async fn two_thousand_malformed_requests_get_4xx_answers() {
+    let t = TestApp::new();
+    let created = t.registered_key(1_000_000, TimeDelta::days(1)).await;
+    let key = created.primary.expose().to_owned();
+    let (_, body, _) = t.send(get("/v1/auth/token", &[("x-api-key", &key)])).await;
+    let token = body["result"]["access_token"].as_str().unwrap().to_owned();
+    let json_like = br#"{}[]":,0123456789.eE-+truefalsenull key user_id scope \u00e9"#;
+    let printable: Vec<u8> = (0x20..0x7f).collect();
+    let mut rng = StdRng::seed_from_u64(0x6b65_7967_6174_65);
+
+    for round in 0..2000 {
+        let (method, path) = ROUTES[round % ROUTES.len()];
+        let body = match rng.random_range(0..4) {
+            0 => noise(&mut rng, json_like, 200),
+            1 => mutate(&mut rng, &format!(r#"{{"key":"{key}"}}"#)),
+            2 => {
+                mutate(&mut rng, r#"{"user_id":"u","max_total_usage":5,"scope":["a"],"validity_seconds":60}"#)
+            }
+            _ => noise(&mut rng, &printable, 100),
+        };
+        let api_key = mutate(&mut rng, &key);
+        let authorization = format!("Bearer {}", mutate(&mut rng, &token));
+        let timestamp = mutate(&mut rng, &t.clock.now().timestamp_millis().to_string());
+        let signature_value = noise(&mut rng, &printable, 60);
+        let headers = [
+            ("x-api-key", api_key.as_str()),
+            ("authorization", authorization.as_str()),
+            (signature::TIMESTAMP_HEADER, timestamp.as_str()),
+            (signature::ACCESS_KEY_HEADER, ACCESS_KEY),
+            (signature::SIGNATURE_HEADER, signature_value.as_str()),
+        ];
+        let (status, json, _) = t.send(request(method, path, &headers, Some(&body))).await;
+        assert!((400..500).contains(&status), "{path} answered {status} {json} to body {body:?}");
+        assert!(json.is_object(), "{path}: the answer is the surface's JSON envelope");
+    }
+}
