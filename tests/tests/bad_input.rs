@@ -62,7 +62,7 @@ async fn two_thousand_malformed_requests_get_4xx_answers() {
     let token = body["result"]["access_token"].as_str().unwrap().to_owned();
     let json_like = br#"{}[]":,0123456789.eE-+truefalsenull key user_id scope \u00e9"#;
     let printable: Vec<u8> = (0x20..0x7f).collect();
-    let mut rng = StdRng::seed_from_u64(0x6b65_7967_6174_65);
+    let mut rng = StdRng::seed_from_u64(0x006b_6579_6761_7465);
 
     for round in 0..2000 {
         let (method, path) = ROUTES[round % ROUTES.len()];
