@@ -11,7 +11,7 @@ use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, KeyState, StoredSecret, Timestamp};
 use crate::signature::{Caller, Credentials, ReplayNonce};
 use crate::store::{RefreshMarker, Store, WriteError};
-use crate::tokens::{IssuedToken, TokenError, TokenService};
+use crate::tokens::{IssuedToken, TokenError, TokenService, TokenSubject};
 
 pub const MAX_TOTAL_USAGE: u32 = i32::MAX as u32;
 const NAME_MAX_CHARS: usize = 64;
@@ -111,7 +111,7 @@ impl Keygate {
         Ok(key)
     }
 
-    pub async fn issue_token(&self, key_value: &str) -> Result<(ApiKey, IssuedToken), Error> {
+    pub async fn issue_token(&self, key_value: &str) -> Result<IssuedToken, Error> {
         let (id, secret) = self.parse_key(key_value)?;
         let now = self.now();
         let key = self
@@ -119,19 +119,21 @@ impl Keygate {
             .consume_for_token(&id, &secret, now)
             .await
             .map_err(|err| self.explain(err, |key| key.check_mintable(Some(&secret), now)))?;
-        let token = self.tokens.mint(&key, None, now).map_err(Error::Internal)?;
-        Ok((key, token))
+        let subject = TokenSubject::of_key(&key)
+            .ok_or_else(|| Error::Internal("minted for an unregistered key".into()))?;
+        self.tokens.mint(&subject, None, now).map_err(Error::Internal)
     }
 
     /// Exchanges a token for a new one of the same family. A second refresh of one token is
     /// taken as theft (RFC 9700, refresh token reuse): the whole family is revoked.
-    pub async fn refresh(&self, bearer: &str) -> Result<(ApiKey, IssuedToken), Error> {
+    pub async fn refresh(&self, bearer: &str) -> Result<IssuedToken, Error> {
         let now = self.now();
         let claims = self.tokens.verify_for_refresh(bearer, now).map_err(|err| match err {
             TokenError::Malformed => Error::InvalidArgument("bearer token is not a JWT".into()),
             TokenError::Rejected => Error::InvalidToken,
         })?;
         let id = ApiKeyId::parse(&claims.sub).ok_or(Error::InvalidToken)?;
+        let subject = TokenSubject::of_claims(&claims).ok_or(Error::InvalidToken)?;
         let grace = self.tokens.refresh_grace();
         let marker = RefreshMarker {
             jti: claims.jti.clone(),
@@ -139,10 +141,7 @@ impl Keygate {
             expires_at: timestamp_from_seconds(claims.exp) + grace,
         };
         match self.store.consume_for_refresh(&id, &marker, now).await {
-            Ok(key) => {
-                let token = self.tokens.mint(&key, Some(&claims.fam), now).map_err(Error::Internal)?;
-                Ok((key, token))
-            }
+            Ok(()) => self.tokens.mint(&subject, Some(&claims.fam), now).map_err(Error::Internal),
             Err(WriteError::TokenReused) => {
                 // Every token of the family expires within one lifetime from now, and can be
                 // refreshed for one grace after that: the revocation need not outlive them.

@@ -9,6 +9,38 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ApiKey, Timestamp};
 
+/// What a token says about its key. A refresh builds the next token from the verified claims of
+/// the previous one (the store's single-use write cannot also read the key back), which is sound
+/// because none of these change once a key is registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub api_key_id: String,
+    pub domain_id: String,
+    pub scope: String,
+    pub key_expires_at: Timestamp,
+}
+
+impl TokenSubject {
+    /// `None` for a key that is not registered, which has no expiry yet.
+    pub fn of_key(key: &ApiKey) -> Option<Self> {
+        Some(Self {
+            api_key_id: key.api_key_id.to_string(),
+            domain_id: key.domain_id.clone(),
+            scope: key.scope.join(" "),
+            key_expires_at: key.expires_at?,
+        })
+    }
+
+    pub fn of_claims(claims: &AccessClaims) -> Option<Self> {
+        Some(Self {
+            api_key_id: claims.sub.clone(),
+            domain_id: claims.tid.clone(),
+            scope: claims.scope.clone(),
+            key_expires_at: Timestamp::from_timestamp_millis(claims.key_expired)?,
+        })
+    }
+}
+
 pub const TOKEN_TYPE: &str = "at+jwt";
 
 /// The algorithms we sign with; anything else is refused at start-up.
@@ -109,7 +141,8 @@ fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk)
     Ok((encoding, jwk))
 }
 
-/// The claims of an access token (RFC 9068) plus `fam`, the `jti` that started its refresh chain.
+/// The claims of an access token (RFC 9068) plus `fam`, the `jti` that started its refresh chain,
+/// and `key_expired`, the key's expiry in epoch milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
@@ -122,6 +155,7 @@ pub struct AccessClaims {
     pub exp: i64,
     pub jti: String,
     pub fam: String,
+    pub key_expired: i64,
 }
 
 pub struct IssuedToken {
@@ -169,24 +203,29 @@ impl TokenService {
         self.ttl
     }
 
-    /// Signs a token for `key`, never valid past the key's own expiry. `family` is `None` for a
-    /// token bought with the key value, which starts a new family.
-    pub fn mint(&self, key: &ApiKey, family: Option<&str>, now: Timestamp) -> Result<IssuedToken, String> {
+    /// Signs a token, never valid past the key's own expiry. `family` is `None` for a token bought
+    /// with the key value, which starts a new family.
+    pub fn mint(
+        &self,
+        subject: &TokenSubject,
+        family: Option<&str>,
+        now: Timestamp,
+    ) -> Result<IssuedToken, String> {
         let jti = hex::encode(rand::rng().random::<[u8; 16]>());
         let iat = now.timestamp();
-        let key_expiry = key.expires_at.map_or(i64::MAX, |t| t.timestamp());
-        let exp = (iat + self.ttl.num_seconds()).min(key_expiry).max(iat);
+        let exp = (iat + self.ttl.num_seconds()).min(subject.key_expires_at.timestamp()).max(iat);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: key.api_key_id.to_string(),
-            client_id: key.api_key_id.to_string(),
-            tid: key.domain_id.clone(),
-            scope: key.scope.join(" "),
+            sub: subject.api_key_id.clone(),
+            client_id: subject.api_key_id.clone(),
+            tid: subject.domain_id.clone(),
+            scope: subject.scope.clone(),
             iat,
             exp,
             fam: family.map_or_else(|| jti.clone(), str::to_owned),
             jti,
+            key_expired: subject.key_expires_at.timestamp_millis(),
         };
         let mut header = Header::new(self.keys.algorithm.jwt());
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -253,6 +292,10 @@ mod tests {
         )
     }
 
+    fn subject(expires_in: TimeDelta) -> TokenSubject {
+        TokenSubject::of_key(&key(expires_in)).unwrap()
+    }
+
     fn key(expires_in: TimeDelta) -> ApiKey {
         let id = ApiKeyId::generate();
         let pepper = Pepper::new(vec![7; 32]).unwrap();
@@ -285,7 +328,7 @@ mod tests {
     fn minted_tokens_verify_for_both_algorithms() {
         for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
             let service = service(algorithm);
-            let issued = service.mint(&key(TimeDelta::days(1)), None, now()).unwrap();
+            let issued = service.mint(&subject(TimeDelta::days(1)), None, now()).unwrap();
             let claims = service.verify_for_refresh(&issued.access_token, now()).unwrap();
             assert_eq!(claims, issued.claims);
             assert_eq!(claims.fam, claims.jti, "a token from the key starts its own family");
@@ -297,14 +340,14 @@ mod tests {
     #[test]
     fn lifetime_is_capped_by_the_keys_expiry() {
         let issued =
-            service(SigningAlgorithm::EdDsa).mint(&key(TimeDelta::seconds(42)), None, now()).unwrap();
+            service(SigningAlgorithm::EdDsa).mint(&subject(TimeDelta::seconds(42)), None, now()).unwrap();
         assert!((41..=42).contains(&issued.expires_in), "{}", issued.expires_in);
     }
 
     #[test]
     fn refresh_accepts_expired_tokens_only_within_the_grace() {
         let service = service(SigningAlgorithm::EdDsa);
-        let issued = service.mint(&key(TimeDelta::days(1)), None, now()).unwrap();
+        let issued = service.mint(&subject(TimeDelta::days(1)), None, now()).unwrap();
         let in_grace = now() + TimeDelta::seconds(300 + 599);
         let past_grace = now() + TimeDelta::seconds(300 + 602);
         assert!(service.verify_for_refresh(&issued.access_token, in_grace).is_ok());
@@ -315,10 +358,10 @@ mod tests {
     fn foreign_and_forged_tokens_are_rejected() {
         let ours = service(SigningAlgorithm::EdDsa);
         let theirs = service(SigningAlgorithm::EdDsa);
-        let token = theirs.mint(&key(TimeDelta::days(1)), None, now()).unwrap().access_token;
+        let token = theirs.mint(&subject(TimeDelta::days(1)), None, now()).unwrap().access_token;
         assert_eq!(ours.verify_for_refresh(&token, now()), Err(TokenError::Rejected), "unknown kid");
 
-        let good = ours.mint(&key(TimeDelta::days(1)), None, now()).unwrap().access_token;
+        let good = ours.mint(&subject(TimeDelta::days(1)), None, now()).unwrap().access_token;
         let parts: Vec<&str> = good.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
         let alg_none = format!("{none_header}.{}.c2ln", parts[1]);

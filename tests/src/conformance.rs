@@ -193,9 +193,9 @@ pub async fn refresh_consumes_one_unit_and_is_single_use(store: Arc<dyn Store>) 
     let now = Clock::default().now();
     let f = fixture(now, 5);
     put(&store, &f.key).await;
-    let after =
-        store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await.unwrap();
-    assert_eq!(after.remaining_total_usage, 4);
+    store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await.unwrap();
+    let after = store.get_key(&f.key.api_key_id).await.unwrap().unwrap();
+    assert_eq!((after.remaining_total_usage, after.last_accessed_at), (4, Some(now)));
     let again = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-1", "fam-1", now), now).await;
     assert!(matches!(again, Err(WriteError::TokenReused)), "{again:?}");
     assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 4);

@@ -253,7 +253,7 @@ impl Store for UnavailableStore {
         _: &ApiKeyId,
         _: &RefreshMarker,
         _: Timestamp,
-    ) -> Result<ApiKey, WriteError> {
+    ) -> Result<(), WriteError> {
         Err(down().into())
     }
     async fn revoke_family(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {

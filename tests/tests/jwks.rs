@@ -74,7 +74,19 @@ async fn a_token_verifies_against_the_jwks_with_an_independent_configuration() {
     let names: BTreeSet<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["iss", "aud", "sub", "client_id", "tid", "scope", "iat", "exp", "jti", "fam"])
+        BTreeSet::from([
+            "iss",
+            "aud",
+            "sub",
+            "client_id",
+            "tid",
+            "scope",
+            "iat",
+            "exp",
+            "jti",
+            "fam",
+            "key_expired"
+        ])
     );
     assert!(claims["sub"].as_str().unwrap().starts_with("api-key-"));
     assert_eq!(claims["client_id"], claims["sub"]);
@@ -83,6 +95,7 @@ async fn a_token_verifies_against_the_jwks_with_an_independent_configuration() {
     assert_eq!(claims["iat"], json!(START_MILLIS / 1000));
     assert_eq!(claims["exp"], json!(START_MILLIS / 1000 + 300));
     assert_eq!(claims["fam"], claims["jti"]);
+    assert_eq!(claims["key_expired"], json!(START_MILLIS + 86_400_000));
 }
 
 #[tokio::test]

@@ -87,10 +87,10 @@ fn key_expired(key: &ApiKey) -> Option<i64> {
     key.expires_at.map(|t| t.timestamp_millis())
 }
 
-fn token_response(outcome: Result<(ApiKey, IssuedToken), Error>) -> Response<Body> {
-    let mut response = respond(outcome.map(|(key, token)| {
+fn token_response(outcome: Result<IssuedToken, Error>) -> Response<Body> {
+    let mut response = respond(outcome.map(|token| {
         json!({
-            "key_expired": key_expired(&key),
+            "key_expired": token.claims.key_expired,
             "access_token": token.access_token,
             "expires_in": token.expires_in,
             "token_type": "Bearer",

@@ -111,7 +111,7 @@ impl Store for MemoryStore {
         id: &ApiKeyId,
         marker: &RefreshMarker,
         now: Timestamp,
-    ) -> Result<ApiKey, WriteError> {
+    ) -> Result<(), WriteError> {
         let mut tables = self.tables();
         if is_live(tables.refresh_markers.get(&marker.jti), now) {
             return Err(WriteError::TokenReused);
@@ -124,9 +124,8 @@ impl Store for MemoryStore {
             other => return Err(WriteError::Rejected(other.map(|k| Box::new(k.clone())))),
         };
         key.consume_unit(now);
-        let key = key.clone();
         tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at);
-        Ok(key)
+        Ok(())
     }
 
     async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError> {

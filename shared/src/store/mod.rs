@@ -78,13 +78,14 @@ pub trait Store: Send + Sync {
     ) -> Result<ApiKey, WriteError>;
 
     /// All or nothing: stores the marker if it is new, checks the family is not revoked, and
-    /// consumes one unit if [`ApiKey::check_mintable`] holds without a secret.
+    /// consumes one unit if [`ApiKey::check_mintable`] holds without a secret. (DynamoDB's
+    /// transactions return no item, so neither does this.)
     async fn consume_for_refresh(
         &self,
         id: &ApiKeyId,
         marker: &RefreshMarker,
         now: Timestamp,
-    ) -> Result<ApiKey, WriteError>;
+    ) -> Result<(), WriteError>;
 
     /// Revokes a token family until `expires_at`, when no token of it can be refreshed anyway.
     async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError>;
