@@ -1,4 +1,4 @@
-//! `keygate serve`: every route on one port, through the same router and handlers the Lambdas
+//! `keygate serve`: every route on one port, on the embedded store or a DynamoDB table, through the same router and handlers the Lambdas
 //! use. Each HTTP request becomes the `lambda_http::Request` API Gateway would have produced.
 
 use std::convert::Infallible;
@@ -18,6 +18,7 @@ use lambda_http::{Body, RequestExt};
 use rand::Rng;
 use shared::Keygate;
 use shared::http::router;
+use shared::store::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -37,13 +38,27 @@ pub struct ServeArgs {
     /// Where generated secrets (credential, signing key, pepper) are kept.
     #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT)]
     data_dir: PathBuf,
+    /// Keep keys in this DynamoDB table (created if missing) instead of the embedded store.
+    #[arg(long, env = "KEYGATE_TABLE_NAME")]
+    table: Option<String>,
+    /// A DynamoDB-compatible endpoint (DynamoDB Local, an emulator); default: AWS's own.
+    #[arg(long, env = "KEYGATE_DYNAMODB_ENDPOINT", requires = "table")]
+    dynamodb_endpoint: Option<String>,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     shared::telemetry::init_json_logs();
     let lookup = DataDir::new(args.data_dir).prepare()?;
     let config = shared::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
-    let app = Arc::new(Keygate::new(config, shared::store::from_env()));
+    let store: Arc<dyn Store> = match &args.table {
+        Some(table) => {
+            let store = DynamoStore::connect(args.dynamodb_endpoint.as_deref(), table.as_str()).await;
+            store.create_table_if_missing().await.map_err(|e| e.to_string())?;
+            Arc::new(store)
+        }
+        None => Arc::new(MemoryStore::new()),
+    };
+    let app = Arc::new(Keygate::new(config, store));
 
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await

@@ -57,8 +57,8 @@ pub struct CreatedKey {
 impl Keygate {
     /// The service as a Lambda or the local server builds it at start: configuration from the
     /// environment, and the store it names.
-    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
-        Ok(Self::new(Config::from_env()?, crate::store::from_env()))
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Ok(Self::new(Config::from_env()?, crate::store::from_env().await))
     }
 
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {

@@ -2,6 +2,7 @@
 //! delivers them, and a store that is down.
 
 pub mod conformance;
+pub mod dynamodb;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,5 +1,10 @@
-//! The store conformance suite against the embedded store.
+//! The store conformance suite, unchanged, against the embedded store and against the DynamoDB
+//! store on the emulator.
 
 mod memory {
     keygate_tests::store_conformance!(std::sync::Arc::new(shared::store::MemoryStore::new()));
+}
+
+mod dynamodb {
+    keygate_tests::store_conformance!(keygate_tests::dynamodb::store().await);
 }

@@ -6,7 +6,7 @@ use shared::http::authorizer;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json_logs();
-    let app = &shared::Keygate::from_env()?;
+    let app = &shared::Keygate::from_env().await?;
     run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
         Ok::<_, Error>(authorizer::authorize(app, &event.payload))
     }))

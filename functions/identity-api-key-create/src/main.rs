@@ -5,7 +5,7 @@ use shared::http::spaceone;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json_logs();
-    let app = shared::Keygate::from_env()?;
+    let app = shared::Keygate::from_env().await?;
     run(service_fn(|request: Request| async {
         Ok::<_, Error>(spaceone::create_api_key(&app, request).await)
     }))

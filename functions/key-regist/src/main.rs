@@ -5,6 +5,6 @@ use shared::http::client;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json_logs();
-    let app = shared::Keygate::from_env()?;
+    let app = shared::Keygate::from_env().await?;
     run(service_fn(|request: Request| async { Ok::<_, Error>(client::regist(&app, request).await) })).await
 }

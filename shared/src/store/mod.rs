@@ -2,19 +2,33 @@
 //! condition fails it hands back the item as it was, so the caller can say precisely why
 //! without a second read.
 
+pub mod dynamodb;
 mod memory;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 use crate::key_value::SecretHash;
 use crate::model::{ApiKey, ApiKeyId, Timestamp};
 use crate::signature::ReplayNonce;
 
-/// The store the environment asks for.
-pub fn from_env() -> std::sync::Arc<dyn Store> {
-    std::sync::Arc::new(MemoryStore::new())
+pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
+pub const DYNAMODB_ENDPOINT: &str = "KEYGATE_DYNAMODB_ENDPOINT";
+
+/// The store the environment names: the DynamoDB table `KEYGATE_TABLE_NAME` (at
+/// `KEYGATE_DYNAMODB_ENDPOINT` if set), else the embedded store.
+pub async fn from_env() -> Arc<dyn Store> {
+    match std::env::var(TABLE_NAME) {
+        Ok(table) => {
+            let endpoint = std::env::var(DYNAMODB_ENDPOINT).ok();
+            Arc::new(DynamoStore::connect(endpoint.as_deref(), table).await)
+        }
+        Err(_) => Arc::new(MemoryStore::new()),
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -1,0 +1,461 @@
+//! The DynamoDB store: each [`Store`] method is one request (a conditional write or a
+//! transaction), and a failed condition is explained from the item DynamoDB hands back
+//! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), never from a second read.
+//!
+//! Nothing outside this module knows the SDK.
+
+mod item;
+pub mod table;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
+
+use self::item::*;
+use super::{RefreshMarker, Store, StoreError, WriteError};
+use crate::key_value::SecretHash;
+use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::signature::ReplayNonce;
+
+pub const GSI1: &str = "gsi1";
+
+/// A mint or refresh is retried this many times at most, and only after an error that proves
+/// the write was not applied.
+const WRITE_ATTEMPTS: u32 = 3;
+const WRITE_BACKOFF: Duration = Duration::from_millis(25);
+
+/// Mintable: enabled, registered, unexpired and not exhausted. The key secret is checked by the
+/// token route only: a refresh proves possession of a token instead.
+const MINTABLE: &str =
+    "#state = :enabled AND attribute_exists(#registered) AND #expires > :now AND #remaining > :zero";
+const SECRET_MATCHES: &str = "(#primary = :secret OR #secondary = :secret)";
+const CONSUME_UNIT: &str = "SET #remaining = #remaining - :one, #last_accessed = :now";
+/// Absent, or present but lapsed (DynamoDB's TTL deletes only eventually).
+const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// The SDK configuration keygate runs with: bounded timeouts (a request that hangs becomes a 500
+/// within seconds), standard retries for reads and admin writes, and, when an endpoint is given
+/// (DynamoDB Local, an emulator), placeholder credentials unless real ones are configured.
+pub async fn client_config(endpoint: Option<&str>) -> aws_sdk_dynamodb::config::Builder {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(4))
+        .build();
+    let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "keygate"));
+        }
+    }
+    aws_sdk_dynamodb::config::Builder::from(&loader.load().await)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub async fn connect(endpoint: Option<&str>, table: impl Into<String>) -> Self {
+        Self::new(Client::from_conf(client_config(endpoint).await.build()), table)
+    }
+
+    /// Creates the table as `template.yaml` declares it, for the local server and the tests (in
+    /// AWS the template owns the table).
+    pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
+        table::create_if_missing(&self.client, &self.table).await
+    }
+
+    fn key(&self, id: &ApiKeyId) -> (String, AttributeValue) {
+        (PK.to_owned(), s(key_pk(id)))
+    }
+
+    /// The update that consumes one unit of a key under `condition`.
+    fn consume_unit(&self, id: &ApiKeyId, condition: &str, now: Timestamp) -> Update {
+        Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(key_pk(id)))
+            .condition_expression(condition)
+            .update_expression(CONSUME_UNIT)
+            .set_expression_attribute_names(Some(names(&[
+                ("#state", STATE),
+                ("#registered", REGISTERED_AT),
+                ("#expires", EXPIRES_AT),
+                ("#remaining", REMAINING),
+                ("#last_accessed", LAST_ACCESSED_AT),
+            ])))
+            .set_expression_attribute_values(Some(values(&[
+                (":enabled", s("ENABLED")),
+                (":now", millis(now)),
+                (":zero", n(0)),
+                (":one", n(1)),
+            ])))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("complete update")
+    }
+
+    fn put_lapsing(&self, item: Item, now: Timestamp) -> Put {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(ABSENT_OR_LAPSED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#lapses", LAPSES_AT)
+            .expression_attribute_values(":now", millis(now))
+            .build()
+            .expect("complete put")
+    }
+}
+
+fn names(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn values(pairs: &[(&str, AttributeValue)]) -> Item {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+pub(crate) fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
+    DisplayErrorContext(err).to_string()
+}
+
+fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &str,
+) -> impl FnOnce(SdkError<E, R>) -> StoreError + '_ {
+    move |err| StoreError::Unavailable(format!("{operation}: {}", describe(&err)))
+}
+
+fn rejected(old: Option<&Item>) -> Result<WriteError, StoreError> {
+    Ok(WriteError::Rejected(old.map(key_from_item).transpose()?.map(Box::new)))
+}
+
+/// An error after which the write certainly did not happen: DynamoDB refused it for capacity or
+/// a conflicting transaction, or the connection was refused before anything was sent. A timeout
+/// proves nothing (the write may have been applied), so it is never retried.
+fn not_applied<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::ServiceError(context) => matches!(
+            context.err().code(),
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "TransactionConflictException"
+            )
+        ),
+        SdkError::DispatchFailure(failure) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> =
+                failure.as_connector_error().map(|e| e as _);
+            while let Some(err) = source {
+                if err
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+                {
+                    return true;
+                }
+                source = err.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Sends a mint or refresh write with the SDK's own retries off, retrying only when `retry`
+/// proves the previous attempt was not applied: a unit may be lost, but a token is never issued
+/// twice for one unit and a refresh is never mistaken for its own replay.
+async fn send_once_applied<T, E, R, F, Fut>(
+    mut send: F,
+    retry: impl Fn(&SdkError<E, R>) -> bool,
+) -> Result<T, SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, R>>>,
+{
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Err(err) if attempt < WRITE_ATTEMPTS && retry(&err) => {
+                tokio::time::sleep(WRITE_BACKOFF * attempt).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn no_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
+        let item = key_to_item(key);
+        let put_key = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .expect("complete put");
+        let Some(nonce) = nonce else {
+            let outcome = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .send()
+                .await;
+            return match outcome {
+                Ok(_) => Ok(()),
+                Err(err)
+                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Err(WriteError::AlreadyExists)
+                }
+                Err(err) => Err(unavailable("create key")(err).into()),
+            };
+        };
+        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), key.created_at);
+        let outcome = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_key).build())
+            .transact_items(TransactWriteItem::builder().put(put_nonce).build())
+            .send()
+            .await;
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let Some(reasons) = err.as_service_error().and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                        Some(c.cancellation_reasons().to_vec())
+                    }
+                    _ => None,
+                }) else {
+                    return Err(unavailable("create key")(err).into());
+                };
+                let failed =
+                    |index: usize| reasons.get(index).and_then(|r| r.code()) == Some(CONDITION_FAILED);
+                if failed(1) {
+                    Err(WriteError::Replayed)
+                } else if failed(0) {
+                    Err(WriteError::AlreadyExists)
+                } else {
+                    Err(unavailable("create key")(err).into())
+                }
+            }
+        }
+    }
+
+    async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let (name, value) = self.key(id);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(name, value)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("get key"))?;
+        output.item().map(key_from_item).transpose()
+    }
+
+    async fn register_key(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        let (name, value) = self.key(id);
+        let outcome = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(name, value)
+            .condition_expression(format!("#state = :enabled AND {SECRET_MATCHES}"))
+            .update_expression(
+                "SET #registered = if_not_exists(#registered, :now), \
+                 #base = if_not_exists(#base, :now), \
+                 #expires = if_not_exists(#base, :now) + #offset",
+            )
+            .set_expression_attribute_names(Some(names(&[
+                ("#state", STATE),
+                ("#primary", PRIMARY_HASH),
+                ("#secondary", SECONDARY_HASH),
+                ("#registered", REGISTERED_AT),
+                ("#base", EXPIRY_BASE),
+                ("#expires", EXPIRES_AT),
+                ("#offset", EXPIRY_OFFSET),
+            ])))
+            .set_expression_attribute_values(Some(values(&[
+                (":enabled", s("ENABLED")),
+                (":secret", s(secret.as_str())),
+                (":now", millis(now)),
+            ])))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match outcome {
+            Ok(output) => Ok(key_from_item(output.attributes().unwrap_or(&Item::new()))?),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    Err(rejected(e.item())?)
+                }
+                _ => Err(unavailable("register key")(err).into()),
+            },
+        }
+    }
+
+    async fn consume_for_token(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        let update = self.consume_unit(id, &format!("{MINTABLE} AND {SECRET_MATCHES}"), now);
+        let mut attribute_names = update.expression_attribute_names().cloned().unwrap_or_default();
+        attribute_names.extend(names(&[("#primary", PRIMARY_HASH), ("#secondary", SECONDARY_HASH)]));
+        let mut attribute_values = update.expression_attribute_values().cloned().unwrap_or_default();
+        attribute_values.insert(":secret".to_owned(), s(secret.as_str()));
+        let outcome = send_once_applied(
+            || {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(update.key().clone()))
+                    .set_condition_expression(update.condition_expression().map(str::to_owned))
+                    .update_expression(update.update_expression())
+                    .set_expression_attribute_names(Some(attribute_names.clone()))
+                    .set_expression_attribute_values(Some(attribute_values.clone()))
+                    .return_values(ReturnValue::AllNew)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            },
+            not_applied,
+        )
+        .await;
+        match outcome {
+            Ok(output) => Ok(key_from_item(output.attributes().unwrap_or(&Item::new()))?),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    Err(rejected(e.item())?)
+                }
+                _ => Err(unavailable("consume for token")(err).into()),
+            },
+        }
+    }
+
+    async fn consume_for_refresh(
+        &self,
+        id: &ApiKeyId,
+        marker: &RefreshMarker,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        let put_marker = self.put_lapsing(lapsing(refresh_marker_pk(&marker.jti), marker.expires_at), now);
+        let family_not_revoked = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(family_pk(&marker.family)))
+            .condition_expression(ABSENT_OR_LAPSED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#lapses", LAPSES_AT)
+            .expression_attribute_values(":now", millis(now))
+            .build()
+            .expect("complete condition check");
+        let items = vec![
+            TransactWriteItem::builder().put(put_marker).build(),
+            TransactWriteItem::builder().condition_check(family_not_revoked).build(),
+            TransactWriteItem::builder().update(self.consume_unit(id, MINTABLE, now)).build(),
+        ];
+        let cancellation_reasons = |err: &SdkError<_, _>| {
+            match err {
+            SdkError::ServiceError(context) => match context.err() {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Some(c.cancellation_reasons().to_vec())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+        };
+        let outcome = send_once_applied(
+            || {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            },
+            |err| {
+                not_applied(err)
+                    || cancellation_reasons(err).is_some_and(|reasons| {
+                        reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                            && !reasons.iter().any(|r| r.code() == Some(CONDITION_FAILED))
+                    })
+            },
+        )
+        .await;
+        let err = match outcome {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let Some(reasons) = cancellation_reasons(&err) else {
+            return Err(unavailable("consume for refresh")(err).into());
+        };
+        let failed = |index: usize| reasons.get(index).is_some_and(|r| r.code() == Some(CONDITION_FAILED));
+        if failed(0) {
+            Err(WriteError::TokenReused)
+        } else if failed(1) {
+            Err(WriteError::FamilyRevoked)
+        } else if failed(2) {
+            Err(rejected(reasons[2].item())?)
+        } else {
+            Err(unavailable("consume for refresh")(err).into())
+        }
+    }
+
+    async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(lapsing(family_pk(family), expires_at)))
+            .send()
+            .await
+            .map_err(unavailable("revoke family"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! The table definition, read from `template.yaml` itself, so the table the local server and the
+//! tests create is the one deployments get: the two cannot drift.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::store::StoreError;
+
+const TEMPLATE: &str = include_str!("../../../../template.yaml");
+const TABLE_RESOURCE: &str = "Table";
+
+/// The `Properties` of the template's table resource.
+fn table_properties() -> Yaml {
+    let documents = YamlLoader::load_from_str(TEMPLATE).expect("template.yaml is YAML");
+    documents[0]["Resources"][TABLE_RESOURCE]["Properties"].clone()
+}
+
+fn text<'a>(yaml: &'a Yaml, field: &str) -> &'a str {
+    yaml[field].as_str().unwrap_or_else(|| panic!("template.yaml: Table needs {field}"))
+}
+
+fn list<'a>(yaml: &'a Yaml, field: &str) -> &'a [Yaml] {
+    yaml[field].as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn key_schema(yaml: &Yaml) -> Vec<KeySchemaElement> {
+    list(yaml, "KeySchema")
+        .iter()
+        .map(|element| {
+            KeySchemaElement::builder()
+                .attribute_name(text(element, "AttributeName"))
+                .key_type(KeyType::from(text(element, "KeyType")))
+                .build()
+                .expect("complete key schema element")
+        })
+        .collect()
+}
+
+/// The name of the TTL attribute the template enables.
+pub fn ttl_attribute() -> String {
+    text(&table_properties()["TimeToLiveSpecification"], "AttributeName").to_owned()
+}
+
+/// Creates the table as the template declares it (keys, indexes, TTL) unless it exists.
+pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), StoreError> {
+    let unavailable = |what: &str, err: String| StoreError::Unavailable(format!("{what} {table}: {err}"));
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(()),
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(err) => return Err(unavailable("describe", super::describe(&err))),
+    }
+    let properties = table_properties();
+    let attributes = list(&properties, "AttributeDefinitions").iter().map(|definition| {
+        AttributeDefinition::builder()
+            .attribute_name(text(definition, "AttributeName"))
+            .attribute_type(ScalarAttributeType::from(text(definition, "AttributeType")))
+            .build()
+            .expect("complete attribute definition")
+    });
+    let indexes = list(&properties, "GlobalSecondaryIndexes").iter().map(|index| {
+        GlobalSecondaryIndex::builder()
+            .index_name(text(index, "IndexName"))
+            .set_key_schema(Some(key_schema(index)))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(text(&index["Projection"], "ProjectionType")))
+                    .build(),
+            )
+            .build()
+            .expect("complete index")
+    });
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::from(text(&properties, "BillingMode")))
+        .set_attribute_definitions(Some(attributes.collect()))
+        .set_key_schema(Some(key_schema(&properties)))
+        .set_global_secondary_indexes(Some(indexes.collect()))
+        .send()
+        .await
+        .map_err(|err| unavailable("create", super::describe(&err)))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(ttl_attribute())
+                .enabled(true)
+                .build()
+                .expect("complete TTL specification"),
+        )
+        .send()
+        .await
+        .map_err(|err| unavailable("enable TTL on", super::describe(&err)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dynamodb::item;
+
+    #[test]
+    fn the_template_declares_the_attributes_the_store_writes() {
+        let properties = table_properties();
+        let names: Vec<&str> =
+            list(&properties, "AttributeDefinitions").iter().map(|d| text(d, "AttributeName")).collect();
+        assert_eq!(names, [item::PK, item::GSI1_PK, item::GSI1_SK]);
+        assert_eq!(ttl_attribute(), item::TTL);
+        assert_eq!(text(&list(&properties, "GlobalSecondaryIndexes")[0], "IndexName"), super::super::GSI1);
+    }
+}

@@ -1,0 +1,71 @@
+//! The DynamoDB side of the harness: a fresh table per test on the emulator `scripts/test` runs,
+//! and a count of the requests each operation sends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use shared::store::{DynamoStore, Store};
+
+/// Set by `scripts/test` to the emulator it started.
+pub const ENDPOINT_VARIABLE: &str = "KEYGATE_TEST_DYNAMODB_ENDPOINT";
+
+/// The emulator's endpoint. Missing, the test fails rather than pass without having run:
+/// `scripts/test` starts the emulator and sets it.
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VARIABLE).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VARIABLE} is not set: run scripts/test, which starts a DynamoDB emulator")
+    })
+}
+
+/// Counts the HTTP requests a client sends, retries included.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<AtomicUsize>);
+
+impl RequestCounter {
+    pub fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn unique_table_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("keygate-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A store on a new table of the emulator at `endpoint`, with the requests it sends counted.
+pub async fn store_at(endpoint: &str) -> (DynamoStore, RequestCounter) {
+    let counter = RequestCounter::default();
+    let config =
+        shared::store::dynamodb::client_config(Some(endpoint)).await.interceptor(counter.clone()).build();
+    let store = DynamoStore::new(Client::from_conf(config), unique_table_name());
+    store.create_table_if_missing().await.expect("the emulator creates the table");
+    counter.take();
+    (store, counter)
+}
+
+/// A store on a new table of the test emulator.
+pub async fn store() -> Arc<dyn Store> {
+    Arc::new(store_at(&endpoint()).await.0)
+}
