@@ -18,7 +18,12 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+class OneRequestPerConnection(MotoRequestHandler):
+    # A single thread held by an idle keep-alive connection would starve every other client.
+    protocol_version = "HTTP/1.0"
 
 
 def main() -> None:
@@ -27,9 +32,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+    # Tests open hundreds of connections at once; a short accept queue would drop them.
+    BaseWSGIServer.request_queue_size = 4096
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
-        "127.0.0.1", args.port, app, threaded=False, processes=1, request_handler=MotoRequestHandler
+        "127.0.0.1", args.port, app, threaded=False, processes=1, request_handler=OneRequestPerConnection
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # With --port 0 the system picks a free port; say which.

@@ -41,10 +41,24 @@ impl Drop for Server {
     }
 }
 
+/// The store flags of the run: none (the embedded store), or with `KEYGATE_TEST_STORE=dynamodb`
+/// a fresh table on the emulator `scripts/test` started.
+fn store_args() -> Vec<String> {
+    if std::env::var("KEYGATE_TEST_STORE").as_deref() != Ok("dynamodb") {
+        return Vec::new();
+    }
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let endpoint = std::env::var("KEYGATE_TEST_DYNAMODB_ENDPOINT").expect("scripts/test sets the emulator");
+    let table = format!("keygate-e2e-{}-{n}", std::process::id());
+    vec!["--table".into(), table, "--dynamodb-endpoint".into(), endpoint]
+}
+
 fn start(data_dir: &Path) -> Server {
     let mut child = Command::new(BINARY)
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data_dir)
+        .args(store_args())
         .env_remove("KEYGATE_ADMIN_CREDENTIALS")
         .env_remove("KEYGATE_PEPPER")
         .env_remove("KEYGATE_SIGNING_KEY")

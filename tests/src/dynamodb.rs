@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -57,8 +60,18 @@ fn unique_table_name() -> String {
 /// A store on a new table of the emulator at `endpoint`, with the requests it sends counted.
 pub async fn store_at(endpoint: &str) -> (DynamoStore, RequestCounter) {
     let counter = RequestCounter::default();
-    let config =
-        shared::store::dynamodb::client_config(Some(endpoint)).await.interceptor(counter.clone()).build();
+    // The emulator serves one request at a time, so hundreds of concurrent requests queue there
+    // for longer than keygate's production timeouts allow; the fault tests keep those.
+    let queueing = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
+    let config = shared::store::dynamodb::client_config(Some(endpoint))
+        .await
+        .timeout_config(queueing)
+        .interceptor(counter.clone())
+        .build();
     let store = DynamoStore::new(Client::from_conf(config), unique_table_name());
     store.create_table_if_missing().await.expect("the emulator creates the table");
     counter.take();

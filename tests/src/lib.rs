@@ -93,9 +93,19 @@ pub struct TestApp {
     pub clock: Clock,
 }
 
+/// Which store the suites run on: the embedded one, or (`KEYGATE_TEST_STORE=dynamodb`, as
+/// `scripts/test` sets for its second run) a fresh table on the DynamoDB emulator.
+pub async fn fresh_store() -> Arc<dyn Store> {
+    match std::env::var("KEYGATE_TEST_STORE").as_deref() {
+        Ok("dynamodb") => dynamodb::store().await,
+        Ok("memory") | Err(_) => Arc::new(MemoryStore::new()),
+        Ok(other) => panic!("KEYGATE_TEST_STORE={other}: expected memory or dynamodb"),
+    }
+}
+
 impl TestApp {
-    pub fn new() -> Self {
-        Self::with(&Settings::new(), Arc::new(MemoryStore::new()))
+    pub async fn new() -> Self {
+        Self::with(&Settings::new(), fresh_store().await)
     }
 
     pub fn with(settings: &Settings, store: Arc<dyn Store>) -> Self {
@@ -142,12 +152,6 @@ impl TestApp {
     /// A create request signed now by the given credential.
     pub fn signed_create(&self, body: &str, access_key: &str, secret_key: &str) -> Request {
         signed(Method::Post, "/identity/v1/api-keys", body, access_key, secret_key, self.clock.now())
-    }
-}
-
-impl Default for TestApp {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

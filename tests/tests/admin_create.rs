@@ -21,7 +21,7 @@ fn create_body() -> String {
 
 #[tokio::test]
 async fn create_returns_the_api_key_info_with_the_key_value_in_clear() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, mut body, _) = t.send(t.signed_create(&create_body(), ACCESS_KEY, SECRET_KEY)).await;
     assert_eq!(status, 200);
     let api_key = body["api_key"].take();
@@ -58,7 +58,7 @@ async fn create_returns_the_api_key_info_with_the_key_value_in_clear() {
 
 #[tokio::test]
 async fn create_applies_defaults_and_the_callers_domain() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, body, _) =
         t.send(t.signed_create(r#"{"user_id":"u"}"#, OTHER_ACCESS_KEY, OTHER_SECRET_KEY)).await;
     assert_eq!(status, 200);
@@ -71,7 +71,7 @@ async fn create_applies_defaults_and_the_callers_domain() {
 
 #[tokio::test]
 async fn create_with_a_fixed_expiry_shows_it() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let body = r#"{"user_id":"u","expires_at":"2026-03-01T12:00:00+01:00"}"#;
     let (status, body, _) = t.send(t.signed_create(body, ACCESS_KEY, SECRET_KEY)).await;
     assert_eq!(status, 200);
@@ -81,7 +81,7 @@ async fn create_with_a_fixed_expiry_shows_it() {
 
 #[tokio::test]
 async fn create_answers_400_to_invalid_bodies() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let long_name = "n".repeat(65);
     let long_description = "d".repeat(257);
     let oversized = json!({ "user_id": "u", "description": "d".repeat(70_000) }).to_string();
@@ -188,7 +188,7 @@ async fn create_answers_400_to_invalid_bodies() {
 
 #[tokio::test]
 async fn create_answers_403_to_another_domain_id() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let body = json!({ "user_id": "u", "domain_id": OTHER_DOMAIN }).to_string();
     let (status, json, _) = t.send(t.signed_create(&body, ACCESS_KEY, SECRET_KEY)).await;
     assert_eq!(
@@ -199,7 +199,7 @@ async fn create_answers_403_to_another_domain_id() {
 
 #[tokio::test]
 async fn create_answers_401_to_bad_signatures() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let body = create_body();
     let now = t.clock.now();
     let path = "/identity/v1/api-keys";
@@ -236,7 +236,7 @@ async fn create_answers_401_to_bad_signatures() {
 
 #[tokio::test]
 async fn create_accepts_a_signed_request_once() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let body = create_body();
     let request = t.signed_create(&body, ACCESS_KEY, SECRET_KEY);
     let replay = request.clone();
@@ -251,7 +251,7 @@ async fn create_accepts_a_signed_request_once() {
 
 #[tokio::test]
 async fn two_bodies_signed_in_the_same_millisecond_are_both_accepted() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let first = t.signed_create(r#"{"user_id":"a"}"#, ACCESS_KEY, SECRET_KEY);
     let second = t.signed_create(r#"{"user_id":"b"}"#, ACCESS_KEY, SECRET_KEY);
     assert_eq!(t.send(first).await.0, 200);
@@ -267,7 +267,7 @@ async fn create_answers_500_when_the_store_is_down() {
 
 #[tokio::test]
 async fn unknown_admin_paths_and_methods_answer_in_the_spaceone_envelope() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, json, _) = t.send(get("/identity/v1/api-keys", &[])).await;
     assert_eq!((status, json), (405, spaceone_error("ERROR_METHOD_NOT_ALLOWED", "method not allowed")));
     let (status, json, _) = t.send(get("/identity/v1/nothing", &[])).await;

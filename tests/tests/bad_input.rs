@@ -55,7 +55,7 @@ fn mutate_once(rng: &mut StdRng, value: &str) -> String {
 
 #[tokio::test]
 async fn two_thousand_malformed_requests_get_4xx_answers() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(1_000_000, TimeDelta::days(1)).await;
     let key = created.primary.expose().to_owned();
     let (_, body, _) = t.send(get("/v1/auth/token", &[("x-api-key", &key)])).await;

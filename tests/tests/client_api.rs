@@ -69,7 +69,7 @@ async fn unregistered(t: &TestApp) -> shared::service::CreatedKey {
 }
 
 async fn disabled(t: &TestApp) -> String {
-    let other = TestApp::new();
+    let other = TestApp::new().await;
     let created = other.registered_key(5, DAY).await;
     let mut key = created.key.clone();
     key.state = KeyState::Disabled;
@@ -83,7 +83,7 @@ async fn disabled(t: &TestApp) -> String {
 
 #[tokio::test]
 async fn regist_returns_expiry_in_millis_and_quota() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t
         .create(NewKey {
             user_id: "u".into(),
@@ -102,7 +102,7 @@ async fn regist_returns_expiry_in_millis_and_quota() {
 
 #[tokio::test]
 async fn regist_is_idempotent() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = unregistered(&t).await;
     let (_, first, _) = t.send(regist(created.primary.expose())).await;
     t.clock.advance(TimeDelta::hours(5));
@@ -113,7 +113,7 @@ async fn regist_is_idempotent() {
 
 #[tokio::test]
 async fn regist_accepts_the_secondary_key_value() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = unregistered(&t).await;
     let (status, _, _) = t.send(regist(created.secondary.expose())).await;
     assert_eq!(status, 200);
@@ -121,7 +121,7 @@ async fn regist_accepts_the_secondary_key_value() {
 
 #[tokio::test]
 async fn regist_of_a_key_past_its_fixed_expiry_returns_that_expiry() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let expires_at = t.clock.now() + TimeDelta::hours(1);
     let created =
         t.create(NewKey { user_id: "u".into(), expires_at: Some(expires_at), ..NewKey::default() }).await;
@@ -133,7 +133,7 @@ async fn regist_of_a_key_past_its_fixed_expiry_returns_that_expiry() {
 
 #[tokio::test]
 async fn regist_answers_400_to_bad_bodies() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let oversized = json!({ "key": "k".repeat(70 * 1024) }).to_string();
     let cases = [
         ("no body", None),
@@ -156,9 +156,9 @@ async fn regist_answers_400_to_bad_bodies() {
 
 #[tokio::test]
 async fn regist_answers_404_to_malformed_unknown_forged_and_disabled_keys() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = unregistered(&t).await;
-    let unknown = TestApp::new().registered_key(1, DAY).await;
+    let unknown = TestApp::new().await.registered_key(1, DAY).await;
     let disabled = disabled(&t).await;
     let cases = [
         ("malformed", "not-a-key".to_owned()),
@@ -176,7 +176,7 @@ async fn regist_answers_404_to_malformed_unknown_forged_and_disabled_keys() {
 
 #[tokio::test]
 async fn detail_returns_expiry_quota_and_scope() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(100, DAY).await;
     t.send(with_key("/v1/auth/token", created.primary.expose())).await;
     let (status, body, _) = t.send(with_key("/v1/key/detail", created.primary.expose())).await;
@@ -194,7 +194,7 @@ async fn detail_returns_expiry_quota_and_scope() {
 
 #[tokio::test]
 async fn detail_of_an_expired_or_exhausted_key_is_still_shown() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(1, DAY).await;
     t.send(with_key("/v1/auth/token", created.primary.expose())).await;
     t.clock.advance(DAY * 2);
@@ -205,21 +205,21 @@ async fn detail_of_an_expired_or_exhausted_key_is_still_shown() {
 
 #[tokio::test]
 async fn detail_answers_400_without_the_header() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, body, _) = t.send(get("/v1/key/detail", &[])).await;
     assert_eq!((status, body), (400, bad_request()));
 }
 
 #[tokio::test]
 async fn detail_answers_404_to_malformed_unknown_unregistered_forged_and_disabled_keys() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let registered = t.registered_key(5, DAY).await;
     let unregistered = unregistered(&t).await;
     let disabled = disabled(&t).await;
     let cases = [
         ("malformed", "kg_short".to_owned()),
         ("not ascii", "kg_é_clé".to_owned()),
-        ("unknown", TestApp::new().registered_key(1, DAY).await.primary.expose().to_owned()),
+        ("unknown", TestApp::new().await.registered_key(1, DAY).await.primary.expose().to_owned()),
         ("unregistered", unregistered.primary.expose().to_owned()),
         ("forged secret", forged_from(&registered)),
         ("disabled", disabled),
@@ -234,7 +234,7 @@ async fn detail_answers_404_to_malformed_unknown_unregistered_forged_and_disable
 
 #[tokio::test]
 async fn token_returns_a_bearer_token_and_is_not_cached() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, DAY).await;
     let (status, mut body, response) = t.send(with_key("/v1/auth/token", created.primary.expose())).await;
     assert_eq!(status, 200);
@@ -254,7 +254,7 @@ async fn token_returns_a_bearer_token_and_is_not_cached() {
 
 #[tokio::test]
 async fn token_lifetime_never_passes_the_keys_expiry() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, TimeDelta::seconds(120)).await;
     let (_, body, _) = t.send(with_key("/v1/auth/token", created.primary.expose())).await;
     assert_eq!(body["result"]["expires_in"], json!(120));
@@ -262,20 +262,20 @@ async fn token_lifetime_never_passes_the_keys_expiry() {
 
 #[tokio::test]
 async fn token_answers_400_without_the_header() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, body, _) = t.send(get("/v1/auth/token", &[])).await;
     assert_eq!((status, body), (400, bad_request()));
 }
 
 #[tokio::test]
 async fn token_answers_404_to_malformed_unknown_unregistered_forged_and_disabled_keys() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let registered = t.registered_key(5, DAY).await;
     let unregistered = unregistered(&t).await;
     let disabled = disabled(&t).await;
     let cases = [
         ("malformed", "x".repeat(54)),
-        ("unknown", TestApp::new().registered_key(1, DAY).await.primary.expose().to_owned()),
+        ("unknown", TestApp::new().await.registered_key(1, DAY).await.primary.expose().to_owned()),
         ("unregistered", unregistered.primary.expose().to_owned()),
         ("forged secret", forged_from(&registered)),
         ("disabled", disabled),
@@ -290,7 +290,7 @@ async fn token_answers_404_to_malformed_unknown_unregistered_forged_and_disabled
 
 #[tokio::test]
 async fn token_answers_429_when_the_key_has_expired() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(5, DAY).await;
     t.clock.advance(DAY);
     let (status, body, _) = t.send(with_key("/v1/auth/token", created.primary.expose())).await;
@@ -299,7 +299,7 @@ async fn token_answers_429_when_the_key_has_expired() {
 
 #[tokio::test]
 async fn token_answers_429_when_the_quota_is_used_up() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(2, DAY).await;
     for _ in 0..2 {
         assert_eq!(t.send(with_key("/v1/auth/token", created.primary.expose())).await.0, 200);
@@ -324,7 +324,7 @@ fn claims(token: &str) -> Value {
 
 #[tokio::test]
 async fn refresh_returns_a_new_token_of_the_same_family_and_consumes_a_unit() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, DAY).await;
     let first = token_for(&t, created.primary.expose()).await;
     let (status, mut body, response) = t.send(bearer(&first)).await;
@@ -349,7 +349,7 @@ async fn refresh_returns_a_new_token_of_the_same_family_and_consumes_a_unit() {
 
 #[tokio::test]
 async fn refresh_accepts_a_token_expired_within_the_grace() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, DAY).await;
     let token = token_for(&t, created.primary.expose()).await;
     t.clock.advance(TimeDelta::seconds(300 + 590));
@@ -358,7 +358,7 @@ async fn refresh_accepts_a_token_expired_within_the_grace() {
 
 #[tokio::test]
 async fn refresh_answers_400_to_missing_or_malformed_bearers() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let cases: [(&str, &[(&str, &str)]); 6] = [
         ("no header", &[]),
         ("empty header", &[("authorization", "")]),
@@ -378,12 +378,12 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let settings = Settings::new();
-    let t = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let t = TestApp::with(&settings, fresh_store().await);
     let created = t.registered_key(10, DAY).await;
     let good = token_for(&t, created.primary.expose()).await;
     let parts: Vec<&str> = good.split('.').collect();
 
-    let stranger = TestApp::new();
+    let stranger = TestApp::new().await;
     let foreign = {
         let created = stranger.registered_key(1, DAY).await;
         token_for(&stranger, created.primary.expose()).await
@@ -447,7 +447,7 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
 
 #[tokio::test]
 async fn refresh_answers_429_past_the_grace() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, DAY).await;
     let token = token_for(&t, created.primary.expose()).await;
     t.clock.advance(TimeDelta::seconds(300 + 601));
@@ -457,7 +457,7 @@ async fn refresh_answers_429_past_the_grace() {
 
 #[tokio::test]
 async fn a_second_refresh_of_one_token_revokes_its_family() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(10, DAY).await;
     let first = token_for(&t, created.primary.expose()).await;
     let (_, body, _) = t.send(bearer(&first)).await;
@@ -480,7 +480,7 @@ async fn a_second_refresh_of_one_token_revokes_its_family() {
 
 #[tokio::test]
 async fn refresh_answers_429_when_the_key_expired_or_ran_out() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(1, DAY).await;
     let token = token_for(&t, created.primary.expose()).await;
     let (status, body, _) = t.send(bearer(&token)).await;
@@ -496,10 +496,10 @@ async fn refresh_answers_429_when_the_key_expired_or_ran_out() {
 #[tokio::test]
 async fn refresh_answers_404_when_the_key_is_gone() {
     let settings = Settings::new();
-    let issuing = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let issuing = TestApp::with(&settings, fresh_store().await);
     let created = issuing.registered_key(5, DAY).await;
     let token = token_for(&issuing, created.primary.expose()).await;
-    let emptied = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let emptied = TestApp::with(&settings, fresh_store().await);
     let (status, body, _) = emptied.send(bearer(&token)).await;
     assert_eq!((status, body), (404, not_found()));
 }
@@ -508,7 +508,7 @@ async fn refresh_answers_404_when_the_key_is_gone() {
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_answer_in_the_client_envelope() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, body, _) = t.send(get("/v1/key/nothing", &[])).await;
     assert_eq!((status, body), (404, not_found()));
     let (status, body, _) = t.send(post("/v1/auth/token", "{}")).await;
@@ -519,7 +519,7 @@ async fn unknown_paths_and_wrong_methods_answer_in_the_client_envelope() {
 
 #[tokio::test]
 async fn health_answers_ok() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (status, body, _) = t.send(get("/health", &[])).await;
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
 }
@@ -529,7 +529,7 @@ async fn health_answers_ok() {
 #[tokio::test]
 async fn every_route_answers_500_when_the_store_is_down() {
     let settings = Settings::new();
-    let healthy = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let healthy = TestApp::with(&settings, fresh_store().await);
     let created = healthy.registered_key(5, DAY).await;
     let token = token_for(&healthy, created.primary.expose()).await;
     let t = TestApp::with(&settings, Arc::new(UnavailableStore));

@@ -39,7 +39,7 @@ fn every_function_has_an_event_and_every_event_parses() {
 
 #[tokio::test]
 async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let app = &t.app;
     let status = |response: lambda_http::Response<lambda_http::Body>| status_and_json(&response);
     assert_eq!(status(client::regist(app, lambda_request(&read("key-regist"))).await).0, 404);
@@ -54,7 +54,7 @@ async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
 
 #[tokio::test]
 async fn a_real_key_in_the_client_events_is_served() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.create(shared::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
     let key = created.primary.expose();
     let placeholder = "kg_0f1e2d3c4b5a_ExampleKeyValueForSamLocalInvoke2AKuJn";
@@ -70,7 +70,7 @@ async fn a_real_key_in_the_client_events_is_served() {
 
 #[tokio::test]
 async fn the_create_event_carries_the_authorizers_caller_to_the_handler() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let event: Value = serde_json::from_str(&read("identity-api-key-create")).unwrap();
     let (status, body) =
         status_and_json(&spaceone::create_api_key(&t.app, lambda_request(&event.to_string())).await);
@@ -86,14 +86,14 @@ async fn the_create_event_carries_the_authorizers_caller_to_the_handler() {
     assert_eq!((status, body), (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request is not signed")));
 }
 
-#[test]
-fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
+#[tokio::test]
+async fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
     let settings = Settings::new().with(
         shared::config::ADMIN_CREDENTIALS,
         json!([{ "access_key": "AKEXAMPLE0000000000", "secret_key": "example-secret-key-for-events", "domain_id": "local" }])
             .to_string(),
     );
-    let t = TestApp::with(&settings, std::sync::Arc::new(shared::store::MemoryStore::new()));
+    let t = TestApp::with(&settings, fresh_store().await);
     let event: ApiGatewayV2CustomAuthorizerV2Request =
         serde_json::from_str(&read("admin-authorizer")).unwrap();
     // The event was signed at 1795589040000 ms; the test clock starts at START_MILLIS.

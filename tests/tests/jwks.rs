@@ -29,7 +29,7 @@ fn segment(token: &str, index: usize) -> Value {
 #[tokio::test]
 async fn the_jwks_publishes_the_signing_keys_public_half_under_its_thumbprint() {
     let settings = Settings::new();
-    let t = TestApp::with(&settings, std::sync::Arc::new(shared::store::MemoryStore::new()));
+    let t = TestApp::with(&settings, fresh_store().await);
     let (_, jwks) = token_and_jwks(&t).await;
 
     // The public key, derived from the PEM with aws-lc-rs rather than through jsonwebtoken.
@@ -53,7 +53,7 @@ fn pem_body(pem: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_token_verifies_against_the_jwks_with_an_independent_configuration() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (token, jwks) = token_and_jwks(&t).await;
     let header = segment(&token, 0);
     assert_eq!(header["typ"], json!("at+jwt"));
@@ -100,7 +100,7 @@ async fn a_token_verifies_against_the_jwks_with_an_independent_configuration() {
 
 #[tokio::test]
 async fn the_signature_checks_out_with_raw_ed25519() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let (token, jwks) = token_and_jwks(&t).await;
     let x = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().unwrap()).unwrap();
     let (signed, signature) = token.rsplit_once('.').unwrap();
@@ -113,7 +113,7 @@ async fn the_signature_checks_out_with_raw_ed25519() {
 #[tokio::test]
 async fn the_previous_key_is_published_and_still_verifies_after_rotation() {
     let old = Settings::new();
-    let before = TestApp::with(&old, std::sync::Arc::new(shared::store::MemoryStore::new()));
+    let before = TestApp::with(&old, fresh_store().await);
     let created = before.registered_key(10, TimeDelta::days(1)).await;
     let (_, body, _) = before.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
     let old_token = body["result"]["access_token"].as_str().unwrap().to_owned();

@@ -7,7 +7,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_hundred_concurrent_token_requests_for_a_quota_of_one_hundred_mint_exactly_one_hundred() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(100, TimeDelta::days(1)).await;
     let key = created.primary.expose().to_owned();
 
@@ -45,7 +45,7 @@ async fn four_hundred_concurrent_token_requests_for_a_quota_of_one_hundred_mint_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_of_one_token_succeed_once() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let created = t.registered_key(100, TimeDelta::days(1)).await;
     let (_, body, _) = t.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
     let token = body["result"]["access_token"].as_str().unwrap().to_owned();
