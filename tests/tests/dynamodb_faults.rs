@@ -1,0 +1,230 @@
+//! DynamoDB failing under load: a frozen server (SIGSTOP: connections open, nothing answers) and
+//! an endpoint with nothing listening. Every request ends, in bounded time, as a success or the
+//! seed's 500; afterwards tokens issued ≤ units consumed ≤ tokens issued + 500s, and no refresh
+//! marker exists without its unit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::TimeDelta;
+use keygate_tests::*;
+use serde_json::{Value, json};
+use shared::http::router::dispatch;
+use shared::store::DynamoStore;
+
+/// Generous for a request that meets a frozen server: one 2 s attempt for a mint, a 4 s
+/// operation budget for the rest.
+const LATENCY_BOUND: Duration = Duration::from_secs(6);
+
+/// An emulator of this test's own, so freezing it disturbs no other test.
+struct Emulator {
+    child: Child,
+    endpoint: String,
+}
+
+impl Emulator {
+    fn start() -> Self {
+        let python = std::env::var("KEYGATE_TEST_PYTHON")
+            .expect("KEYGATE_TEST_PYTHON is not set: run scripts/test, which installs the emulator");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dynamodb-emulator.py");
+        let mut child = Command::new(python)
+            .args([script, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the emulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the emulator speaks");
+        let endpoint = line.trim().strip_prefix("dynamodb emulator listening on ").map(str::to_owned);
+        match endpoint {
+            Some(endpoint) => Self { child, endpoint },
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("unexpected emulator output {line:?}");
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal}");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn internal_error() -> Value {
+    client_error("Internal server error", "internal_error")
+}
+
+#[derive(Default)]
+struct Tally {
+    token_ok: usize,
+    token_failed: usize,
+    refresh_ok: usize,
+    refresh_failed: usize,
+    slowest: Duration,
+}
+
+async fn timed(app: &shared::Keygate, request: lambda_http::Request) -> (u16, Value, Duration) {
+    let started = Instant::now();
+    let (status, body) = status_and_json(&dispatch(app, request).await);
+    (status, body, started.elapsed())
+}
+
+/// Token, then a refresh of it, `rounds` times; every answer must be a success or the seed's 500.
+async fn token_and_refresh_rounds(app: Arc<shared::Keygate>, key: String, rounds: usize) -> Tally {
+    let mut tally = Tally::default();
+    for _ in 0..rounds {
+        let (status, body, elapsed) = timed(&app, get("/v1/auth/token", &[("x-api-key", &key)])).await;
+        tally.slowest = tally.slowest.max(elapsed);
+        let token = match status {
+            200 => {
+                tally.token_ok += 1;
+                body["result"]["access_token"].as_str().unwrap().to_owned()
+            }
+            500 => {
+                assert_eq!(body, internal_error());
+                tally.token_failed += 1;
+                continue;
+            }
+            other => panic!("token answered {other} {body}"),
+        };
+        let bearer = format!("Bearer {token}");
+        let (status, body, elapsed) =
+            timed(&app, get("/v1/auth/refresh", &[("authorization", &bearer)])).await;
+        tally.slowest = tally.slowest.max(elapsed);
+        match status {
+            200 => tally.refresh_ok += 1,
+            500 => {
+                assert_eq!(body, internal_error());
+                tally.refresh_failed += 1;
+            }
+            other => panic!("refresh answered {other} {body}"),
+        }
+    }
+    tally
+}
+
+async fn count_refresh_markers(client: &Client, table: &str) -> usize {
+    let mut markers = 0;
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :jti)")
+            .expression_attribute_values(":jti", AttributeValue::S("JTI#".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        markers += page.items().len();
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return markers;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_dynamodb_costs_500s_in_bounded_time_and_leaves_counters_consistent() {
+    let emulator = Emulator::start();
+    let table = "keygate-faults";
+    let store = DynamoStore::connect(Some(&emulator.endpoint), table).await;
+    store.create_table_if_missing().await.unwrap();
+    let t = TestApp::with(&Settings::new(), Arc::new(store));
+    let max = 10_000;
+    let created = t.registered_key(max, TimeDelta::days(1)).await;
+    let key = created.primary.expose().to_owned();
+
+    let tasks: Vec<_> =
+        (0..16).map(|_| tokio::spawn(token_and_refresh_rounds(t.app.clone(), key.clone(), 30))).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    emulator.signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    emulator.signal("-CONT");
+    let mut total = Tally::default();
+    for task in tasks {
+        let tally = task.await.expect("no task panicked");
+        total.token_ok += tally.token_ok;
+        total.token_failed += tally.token_failed;
+        total.refresh_ok += tally.refresh_ok;
+        total.refresh_failed += tally.refresh_failed;
+        total.slowest = total.slowest.max(tally.slowest);
+    }
+    eprintln!(
+        "tokens {}+{} ok, {}+{} failed, slowest {:?}",
+        total.token_ok, total.refresh_ok, total.token_failed, total.refresh_failed, total.slowest
+    );
+    assert!(total.token_failed + total.refresh_failed > 0, "the freeze cost some requests");
+    assert!(total.token_ok + total.refresh_ok > 0);
+    assert!(total.slowest < LATENCY_BOUND, "a request took {:?}", total.slowest);
+
+    // Requests the client gave up on may still be applied once the server runs again: wait until
+    // the counter stands still before reading it.
+    let mut remaining = None;
+    loop {
+        let key = t.store.get_key(&created.key.api_key_id).await.unwrap().unwrap();
+        if remaining == Some(key.remaining_total_usage) {
+            break;
+        }
+        remaining = Some(key.remaining_total_usage);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let consumed = max as usize - remaining.unwrap() as usize;
+    let issued = total.token_ok + total.refresh_ok;
+    let failed = total.token_failed + total.refresh_failed;
+    assert!(
+        issued <= consumed && consumed <= issued + failed,
+        "issued {issued}, consumed {consumed}, 500s {failed}"
+    );
+
+    let client =
+        Client::from_conf(shared::store::dynamodb::client_config(Some(&emulator.endpoint)).await.build());
+    let markers = count_refresh_markers(&client, table).await;
+    assert!(markers >= total.refresh_ok, "every refresh that succeeded left its marker");
+    assert!(markers <= total.refresh_ok + total.refresh_failed, "markers only from refresh attempts");
+    assert!(markers + total.token_ok <= consumed, "no refresh marker without its unit");
+    eprintln!("consumed {consumed}, refresh markers {markers}");
+}
+
+#[tokio::test]
+async fn an_endpoint_with_nothing_listening_answers_500_quickly() {
+    let settings = Settings::new();
+    let healthy = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let created = healthy.registered_key(5, TimeDelta::days(1)).await;
+    let (_, body, _) = healthy.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
+    let token = body["result"]["access_token"].as_str().unwrap().to_owned();
+
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let store = DynamoStore::connect(Some(&format!("http://127.0.0.1:{closed_port}")), "nowhere").await;
+    let t = TestApp::with(&settings, Arc::new(store));
+    let key = created.primary.expose();
+    let requests = [
+        ("regist", post("/v1/key/regist", &json!({ "key": key }).to_string())),
+        ("detail", get("/v1/key/detail", &[("x-api-key", key)])),
+        ("token", get("/v1/auth/token", &[("x-api-key", key)])),
+        ("refresh", get("/v1/auth/refresh", &[("authorization", &format!("Bearer {token}"))])),
+    ];
+    for (what, request) in requests {
+        let (status, body, elapsed) = timed(&t.app, request).await;
+        assert_eq!((status, body), (500, internal_error()), "{what}");
+        assert!(elapsed < Duration::from_secs(3), "{what} took {elapsed:?}");
+    }
+    let create = t.signed_create(r#"{"user_id":"u"}"#, ACCESS_KEY, SECRET_KEY);
+    let (status, body, elapsed) = timed(&t.app, create).await;
+    assert_eq!((status, body), (500, spaceone_error("ERROR_INTERNAL_API", "internal error")));
+    assert!(elapsed < Duration::from_secs(3), "create took {elapsed:?}");
+}
