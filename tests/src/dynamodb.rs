@@ -1,6 +1,8 @@
 //! The DynamoDB side of the harness: a fresh table per test on the emulator `scripts/test` runs,
 //! and a count of the requests each operation sends.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -81,4 +83,51 @@ pub async fn store_at(endpoint: &str) -> (DynamoStore, RequestCounter) {
 /// A store on a new table of the test emulator.
 pub async fn store() -> Arc<dyn Store> {
     Arc::new(store_at(&endpoint()).await.0)
+}
+
+/// An emulator process of a test's or benchmark's own (freezing one disturbs no other test).
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Emulator {
+    /// Starts `scripts/dynamodb-emulator.py` with the Python `scripts/test` installed moto into.
+    pub fn start() -> Self {
+        let python = std::env::var("KEYGATE_TEST_PYTHON").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../target/tools/bin/python").to_owned()
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dynamodb-emulator.py");
+        let mut child = Command::new(python)
+            .args([script, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the emulator starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the emulator speaks");
+        let endpoint = line.trim().strip_prefix("dynamodb emulator listening on ").map(str::to_owned);
+        match endpoint {
+            Some(endpoint) => Self { child, endpoint },
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("unexpected emulator output {line:?}");
+            }
+        }
+    }
+
+    /// Sends a signal to the emulator (`-STOP` freezes it, `-CONT` thaws it).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal}");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

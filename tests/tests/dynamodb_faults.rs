@@ -3,14 +3,13 @@
 //! seed's 500; afterwards tokens issued ≤ units consumed ≤ tokens issued + 500s, and no refresh
 //! marker exists without its unit.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::TimeDelta;
+use keygate_tests::dynamodb::Emulator;
 use keygate_tests::*;
 use serde_json::{Value, json};
 use shared::http::router::dispatch;
@@ -19,50 +18,6 @@ use shared::store::DynamoStore;
 /// Generous for a request that meets a frozen server: one 2 s attempt for a mint, a 4 s
 /// operation budget for the rest.
 const LATENCY_BOUND: Duration = Duration::from_secs(6);
-
-/// An emulator of this test's own, so freezing it disturbs no other test.
-struct Emulator {
-    child: Child,
-    endpoint: String,
-}
-
-impl Emulator {
-    fn start() -> Self {
-        let python = std::env::var("KEYGATE_TEST_PYTHON")
-            .expect("KEYGATE_TEST_PYTHON is not set: run scripts/test, which installs the emulator");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/dynamodb-emulator.py");
-        let mut child = Command::new(python)
-            .args([script, "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the emulator starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).expect("the emulator speaks");
-        let endpoint = line.trim().strip_prefix("dynamodb emulator listening on ").map(str::to_owned);
-        match endpoint {
-            Some(endpoint) => Self { child, endpoint },
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("unexpected emulator output {line:?}");
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill {signal}");
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn internal_error() -> Value {
     client_error("Internal server error", "internal_error")
@@ -140,6 +95,7 @@ async fn count_refresh_markers(client: &Client, table: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_frozen_dynamodb_costs_500s_in_bounded_time_and_leaves_counters_consistent() {
+    // An emulator of this test's own, so freezing it disturbs no other test.
     let emulator = Emulator::start();
     let table = "keygate-faults";
     let store = DynamoStore::connect(Some(&emulator.endpoint), table).await;
