@@ -243,6 +243,27 @@ pub async fn markers_and_revocations_lapse_after_their_time(store: Arc<dyn Store
     );
 }
 
+pub async fn list_returns_a_domains_keys_oldest_first(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    // More keys than one DynamoDB batch read takes, written newest first.
+    let mut expected = Vec::new();
+    for i in (0..130).rev() {
+        let mut f = fixture(now + TimeDelta::milliseconds(i), 5);
+        f.key.domain_id = "domain-list".into();
+        put(&store, &f.key).await;
+        expected.push(f.key);
+    }
+    for _ in 0..3 {
+        let mut other = fixture(now, 5);
+        other.key.domain_id = "domain-other".into();
+        put(&store, &other.key).await;
+    }
+    expected.reverse();
+    assert_eq!(store.list_keys("domain-list").await.unwrap(), expected);
+    assert_eq!(store.list_keys("domain-other").await.unwrap().len(), 3);
+    assert_eq!(store.list_keys("domain-empty").await.unwrap(), Vec::new());
+}
+
 /// One `#[tokio::test]` per case for the store `$make` builds.
 #[macro_export]
 macro_rules! store_conformance {
@@ -260,6 +281,7 @@ macro_rules! store_conformance {
             refresh_is_refused_for_a_revoked_family,
             a_refused_refresh_leaves_no_marker,
             markers_and_revocations_lapse_after_their_time,
+            list_returns_a_domains_keys_oldest_first,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::Duration;
@@ -28,13 +29,19 @@ pub fn endpoint() -> String {
     })
 }
 
-/// Counts the HTTP requests a client sends, retries included.
+/// Records the operation (`x-amz-target`) of every HTTP request a client sends, retries included.
 #[derive(Clone, Debug, Default)]
-pub struct RequestCounter(Arc<AtomicUsize>);
+pub struct RequestCounter(Arc<Mutex<Vec<String>>>);
 
 impl RequestCounter {
+    /// How many requests were sent since the last look.
     pub fn take(&self) -> usize {
-        self.0.swap(0, Ordering::SeqCst)
+        self.take_operations().len()
+    }
+
+    /// The operations sent since the last look, in order (`Query`, `BatchGetItem`, ...).
+    pub fn take_operations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
@@ -45,11 +52,13 @@ impl Intercept for RequestCounter {
 
     fn read_before_transmit(
         &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push(operation);
         Ok(())
     }
 }

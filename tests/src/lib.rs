@@ -242,6 +242,9 @@ impl Store for UnavailableStore {
     async fn get_key(&self, _: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         Err(down())
     }
+    async fn list_keys(&self, _: &str) -> Result<Vec<ApiKey>, StoreError> {
+        Err(down())
+    }
     async fn register_key(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {
         Err(down().into())
     }

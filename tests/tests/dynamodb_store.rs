@@ -43,6 +43,19 @@ async fn each_route_costs_one_request_to_dynamodb() {
     assert_eq!((status, requests.take()), (404, 0), "a malformed key costs nothing");
 }
 
+#[tokio::test]
+async fn list_reads_the_domains_index_partition_and_batches_never_a_scan() {
+    let (store, requests) = store_at(&endpoint()).await;
+    let t = TestApp::with(&Settings::new(), Arc::new(store));
+    for _ in 0..150 {
+        t.create(shared::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
+    }
+    requests.take();
+    let keys = t.store.list_keys(DOMAIN).await.unwrap();
+    assert_eq!(keys.len(), 150);
+    assert_eq!(requests.take_operations(), ["Query", "BatchGetItem", "BatchGetItem"]);
+}
+
 /// Runs `requests` calls spread over `tasks` concurrent tasks; `call(task, n)` makes the n-th
 /// call of a task and returns its status and body.
 async fn run_concurrently<F, Fut>(tasks: usize, requests: usize, call: F) -> Vec<(u16, Value)>

@@ -84,6 +84,13 @@ impl Store for MemoryStore {
         Ok(self.tables().keys.get(id).cloned())
     }
 
+    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys: Vec<ApiKey> =
+            self.tables().keys.values().filter(|key| key.domain_id == domain_id).cloned().collect();
+        keys.sort_by(|a, b| (a.created_at, &a.api_key_id).cmp(&(b.created_at, &b.api_key_id)));
+        Ok(keys)
+    }
+
     async fn register_key(
         &self,
         id: &ApiKeyId,

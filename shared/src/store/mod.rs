@@ -75,6 +75,9 @@ pub trait Store: Send + Sync {
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
 
+    /// Every key of a domain, oldest first (by `created_at`, then id).
+    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError>;
+
     /// Registers the key ([`ApiKey::register`]) if [`ApiKey::check_registrable`] holds.
     async fn register_key(
         &self,

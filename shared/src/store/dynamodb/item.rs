@@ -36,6 +36,10 @@ pub fn key_pk(id: &ApiKeyId) -> String {
     format!("KEY#{id}")
 }
 
+pub fn domain_pk(domain_id: &str) -> String {
+    format!("DOMAIN#{domain_id}")
+}
+
 pub fn refresh_marker_pk(jti: &str) -> String {
     format!("JTI#{jti}")
 }
@@ -73,7 +77,7 @@ pub fn lapsing(pk: String, at: Timestamp) -> Item {
 pub fn key_to_item(key: &ApiKey) -> Item {
     let mut item = HashMap::from([
         (PK.to_owned(), s(key_pk(&key.api_key_id))),
-        (GSI1_PK.to_owned(), s(format!("DOMAIN#{}", key.domain_id))),
+        (GSI1_PK.to_owned(), s(domain_pk(&key.domain_id))),
         (GSI1_SK.to_owned(), s(format!("{}#{}", key.created_at.timestamp_millis(), key.api_key_id))),
         ("api_key_id".to_owned(), s(key.api_key_id.as_str())),
         ("domain_id".to_owned(), s(&key.domain_id)),

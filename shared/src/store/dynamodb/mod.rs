@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use self::item::*;
@@ -30,6 +30,9 @@ use crate::model::{ApiKey, ApiKeyId, Timestamp};
 use crate::signature::ReplayNonce;
 
 pub const GSI1: &str = "gsi1";
+/// DynamoDB's limit on keys in one BatchGetItem.
+const BATCH_GET_LIMIT: usize = 100;
+const BATCH_GET_ATTEMPTS: usize = 5;
 
 /// A mint or refresh is retried this many times at most, and only after an error that proves
 /// the write was not applied.
@@ -116,6 +119,35 @@ impl DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .expect("complete update")
+    }
+
+    /// Reads up to [`BATCH_GET_LIMIT`] keys, asking again for any DynamoDB left unprocessed.
+    async fn batch_get(&self, pks: &[AttributeValue]) -> Result<Vec<ApiKey>, StoreError> {
+        let keys: Vec<Item> = pks.iter().map(|pk| Item::from([(PK.to_owned(), pk.clone())])).collect();
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .expect("complete batch request");
+        let mut found = Vec::new();
+        for _ in 0..BATCH_GET_ATTEMPTS {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable("list keys"))?;
+            if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                found.extend(items.iter().map(key_from_item).collect::<Result<Vec<_>, _>>()?);
+            }
+            match output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                Some(left) if !left.keys().is_empty() => request = left.clone(),
+                _ => return Ok(found),
+            }
+            tokio::time::sleep(WRITE_BACKOFF).await;
+        }
+        Err(StoreError::Unavailable("list keys: reads left unprocessed".into()))
     }
 
     fn put_lapsing(&self, item: Item, now: Timestamp) -> Put {
@@ -289,6 +321,38 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable("get key"))?;
         output.item().map(key_from_item).transpose()
+    }
+
+    /// The domain's partition of the `gsi1` index (keys only), page by page, then the items
+    /// themselves in batches: never a table scan.
+    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#domain = :domain")
+                .expression_attribute_names("#domain", GSI1_PK)
+                .expression_attribute_values(":domain", s(domain_pk(domain_id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("list keys"))?;
+            keys.extend(page.items().iter().filter_map(|item| item.get(PK).cloned()));
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            found.extend(self.batch_get(chunk).await?);
+        }
+        found.sort_by(|a, b| (a.created_at, &a.api_key_id).cmp(&(b.created_at, &b.api_key_id)));
+        Ok(found)
     }
 
     async fn register_key(
