@@ -116,6 +116,32 @@ pub struct ApiKey {
     pub domain_code: String,
 }
 
+/// An admin's change to a key: the fields that are `Some` replace the key's own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChange {
+    pub state: Option<KeyState>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub primary: Option<StoredSecret>,
+    pub secondary: Option<StoredSecret>,
+    pub modifier: String,
+    pub modified_at: Timestamp,
+}
+
+impl KeyChange {
+    pub fn by(modifier: &str, at: Timestamp) -> Self {
+        Self {
+            state: None,
+            name: None,
+            description: None,
+            primary: None,
+            secondary: None,
+            modifier: modifier.to_owned(),
+            modified_at: at,
+        }
+    }
+}
+
 /// Why a key may not be used for the operation asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -178,6 +204,18 @@ impl ApiKey {
             let validity = TimeDelta::try_seconds(validity as i64).unwrap_or(TimeDelta::MAX);
             self.expires_at = Some(now.checked_add_signed(validity).unwrap_or(DateTime::<Utc>::MAX_UTC));
         }
+    }
+
+    pub fn apply(&mut self, change: &KeyChange) {
+        let KeyChange { state, name, description, primary, secondary, modifier, modified_at } =
+            change.clone();
+        self.state = state.unwrap_or(self.state);
+        self.name = name.unwrap_or_else(|| std::mem::take(&mut self.name));
+        self.description = description.unwrap_or_else(|| std::mem::take(&mut self.description));
+        self.primary = primary.unwrap_or_else(|| self.primary.clone());
+        self.secondary = secondary.unwrap_or_else(|| self.secondary.clone());
+        self.modifier = modifier;
+        self.modified_at = modified_at;
     }
 
     /// Consumes one unit; the caller has checked [`ApiKey::check_mintable`].

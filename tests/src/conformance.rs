@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use shared::key_value::{KeyValue, Pepper, SecretHash};
-use shared::model::{ApiKey, ApiKeyId, KeyState, StoredSecret, Timestamp};
+use shared::model::{ApiKey, ApiKeyId, KeyChange, KeyState, StoredSecret, Timestamp};
 use shared::signature::ReplayNonce;
 use shared::store::{RefreshMarker, Store, WriteError};
 
@@ -264,6 +264,72 @@ pub async fn list_returns_a_domains_keys_oldest_first(store: Arc<dyn Store>) {
     assert_eq!(store.list_keys("domain-empty").await.unwrap(), Vec::new());
 }
 
+fn nonce(id: &str, now: Timestamp) -> ReplayNonce {
+    ReplayNonce { id: id.into(), expires_at: now + TimeDelta::minutes(10) }
+}
+
+pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let later = now + TimeDelta::seconds(1);
+    let replacement = StoredSecret { hash: other_hash(), last4: "WXYZ".into() };
+    let change = KeyChange {
+        state: Some(KeyState::Disabled),
+        name: Some("renamed".into()),
+        secondary: Some(replacement.clone()),
+        ..KeyChange::by("AKADMIN", later)
+    };
+    let changed =
+        store.change_key(&f.key.api_key_id, "domain-a", &change, &nonce("c1", later)).await.unwrap();
+    let mut expected = f.key.clone();
+    expected.apply(&change);
+    assert_eq!(changed, expected);
+    assert_eq!(
+        (changed.state, changed.name.as_str(), &changed.secondary),
+        (KeyState::Disabled, "renamed", &replacement)
+    );
+    assert_eq!(changed.primary, f.key.primary, "fields not in the change stay");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(expected.clone()));
+
+    let again = KeyChange { state: Some(KeyState::Enabled), ..KeyChange::by("AKADMIN", later) };
+    let replayed = store.change_key(&f.key.api_key_id, "domain-a", &again, &nonce("c1", later)).await;
+    assert!(matches!(replayed, Err(WriteError::Replayed)), "{replayed:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(expected), "a replay changes nothing");
+}
+
+pub async fn change_refuses_another_domains_or_a_missing_key(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let change = KeyChange { state: Some(KeyState::Disabled), ..KeyChange::by("AKOTHER", now) };
+    let other = store.change_key(&f.key.api_key_id, "domain-b", &change, &nonce("c2", now)).await;
+    assert!(matches!(other, Err(WriteError::Rejected(None))), "{other:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(f.key.clone()));
+    let missing = store.change_key(&ApiKeyId::generate(), "domain-a", &change, &nonce("c3", now)).await;
+    assert!(matches!(missing, Err(WriteError::Rejected(None))), "{missing:?}");
+    // The refused changes left no nonce behind: the same nonce still works.
+    assert!(store.change_key(&f.key.api_key_id, "domain-a", &change, &nonce("c2", now)).await.is_ok());
+}
+
+pub async fn delete_removes_a_key_of_the_domain_once_per_nonce(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    let g = fixture(now, 5);
+    put(&store, &f.key).await;
+    put(&store, &g.key).await;
+    let other = store.delete_key(&f.key.api_key_id, "domain-b", &nonce("d1", now), now).await;
+    assert!(matches!(other, Err(WriteError::Rejected(None))), "{other:?}");
+    assert!(store.get_key(&f.key.api_key_id).await.unwrap().is_some(), "another domain cannot delete it");
+    store.delete_key(&f.key.api_key_id, "domain-a", &nonce("d1", now), now).await.unwrap();
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), None);
+    let replayed = store.delete_key(&g.key.api_key_id, "domain-a", &nonce("d1", now), now).await;
+    assert!(matches!(replayed, Err(WriteError::Replayed)), "{replayed:?}");
+    assert!(store.get_key(&g.key.api_key_id).await.unwrap().is_some());
+    let gone = store.consume_for_token(&f.key.api_key_id, &f.primary, now).await;
+    assert!(matches!(gone, Err(WriteError::Rejected(None))), "a deleted key mints nothing");
+}
+
 /// One `#[tokio::test]` per case for the store `$make` builds.
 #[macro_export]
 macro_rules! store_conformance {
@@ -282,6 +348,9 @@ macro_rules! store_conformance {
             a_refused_refresh_leaves_no_marker,
             markers_and_revocations_lapse_after_their_time,
             list_returns_a_domains_keys_oldest_first,
+            change_applies_to_a_key_of_the_domain_once_per_nonce,
+            change_refuses_another_domains_or_a_missing_key,
+            delete_removes_a_key_of_the_domain_once_per_nonce,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

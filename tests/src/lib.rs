@@ -264,6 +264,24 @@ impl Store for UnavailableStore {
     ) -> Result<(), WriteError> {
         Err(down().into())
     }
+    async fn change_key(
+        &self,
+        _: &ApiKeyId,
+        _: &str,
+        _: &shared::model::KeyChange,
+        _: &ReplayNonce,
+    ) -> Result<ApiKey, WriteError> {
+        Err(down().into())
+    }
+    async fn delete_key(
+        &self,
+        _: &ApiKeyId,
+        _: &str,
+        _: &ReplayNonce,
+        _: Timestamp,
+    ) -> Result<(), WriteError> {
+        Err(down().into())
+    }
     async fn revoke_family(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {
         Err(down())
     }

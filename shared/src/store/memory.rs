@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::model::{ApiKey, ApiKeyId, KeyChange, Timestamp};
 use crate::signature::ReplayNonce;
 
 #[derive(Default)]
@@ -132,6 +132,47 @@ impl Store for MemoryStore {
         };
         key.consume_unit(now);
         tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at);
+        Ok(())
+    }
+
+    async fn change_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        change: &KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, WriteError> {
+        let mut tables = self.tables();
+        let now = change.modified_at;
+        if is_live(tables.nonces.get(&nonce.id), now) {
+            return Err(WriteError::Replayed);
+        }
+        let key = match tables.keys.get_mut(id) {
+            Some(key) if key.domain_id == domain_id => key,
+            _ => return Err(WriteError::Rejected(None)),
+        };
+        key.apply(change);
+        let key = key.clone();
+        tables.nonces.insert(nonce.id.clone(), nonce.expires_at);
+        Ok(key)
+    }
+
+    async fn delete_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        nonce: &ReplayNonce,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        let mut tables = self.tables();
+        if is_live(tables.nonces.get(&nonce.id), now) {
+            return Err(WriteError::Replayed);
+        }
+        if tables.keys.get(id).is_none_or(|key| key.domain_id != domain_id) {
+            return Err(WriteError::Rejected(None));
+        }
+        tables.keys.remove(id);
+        tables.nonces.insert(nonce.id.clone(), nonce.expires_at);
         Ok(())
     }
 

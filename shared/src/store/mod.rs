@@ -13,7 +13,7 @@ pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::model::{ApiKey, ApiKeyId, KeyChange, Timestamp};
 use crate::signature::ReplayNonce;
 
 pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
@@ -101,6 +101,25 @@ pub trait Store: Send + Sync {
         &self,
         id: &ApiKeyId,
         marker: &RefreshMarker,
+        now: Timestamp,
+    ) -> Result<(), WriteError>;
+
+    /// Applies an admin change to a key of `domain_id`, with the request's replay nonce, all or
+    /// nothing. A key that is missing or of another domain is `Rejected(None)`.
+    async fn change_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        change: &KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, WriteError>;
+
+    /// Deletes a key of `domain_id`, with the request's replay nonce, all or nothing.
+    async fn delete_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        nonce: &ReplayNonce,
         now: Timestamp,
     ) -> Result<(), WriteError>;
 
