@@ -8,7 +8,7 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::config::{Config, KeyDefaults};
 use crate::error::Error;
 use crate::key_value::{KeyValue, Pepper};
-use crate::model::{self, ApiKey, ApiKeyId, KeyState, StoredSecret, Timestamp};
+use crate::model::{self, ApiKey, ApiKeyId, KeyChange, KeyState, StoredSecret, Timestamp};
 use crate::signature::{Caller, Credentials, ReplayNonce};
 use crate::store::{RefreshMarker, Store, WriteError};
 use crate::tokens::{IssuedToken, TokenError, TokenService, TokenSubject};
@@ -224,13 +224,56 @@ impl Keygate {
         };
         match self.store.create_key(&key, nonce).await {
             Ok(()) => Ok(CreatedKey { key, primary, secondary }),
-            Err(WriteError::Replayed) => Err(Error::Unauthenticated("request already accepted once".into())),
+            Err(WriteError::Replayed) => Err(replayed()),
             // 48 random bits collide about once in 16 million keys of one table; say so rather
             // than overwrite, and let the caller retry.
             Err(WriteError::AlreadyExists) => Err(Error::Conflict),
             Err(WriteError::Store(err)) => Err(err.into()),
             Err(other) => Err(Error::Internal(format!("unexpected create outcome {other:?}"))),
         }
+    }
+
+    /// A key of the caller's domain; any other id, well-formed or not, is unknown.
+    pub async fn key_of(&self, caller: &Caller, id: &str) -> Result<ApiKey, Error> {
+        let id = ApiKeyId::parse(id).ok_or(Error::NotFound)?;
+        match self.store.get_key(&id).await? {
+            Some(key) if key.domain_id == caller.domain_id => Ok(key),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// Every key of the caller's domain, oldest first.
+    pub async fn keys_of(&self, caller: &Caller) -> Result<Vec<ApiKey>, Error> {
+        Ok(self.store.list_keys(&caller.domain_id).await?)
+    }
+
+    pub async fn set_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+        state: KeyState,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, Error> {
+        let change = KeyChange { state: Some(state), ..KeyChange::by(&caller.access_key, self.now()) };
+        self.change(caller, id, &change, nonce).await
+    }
+
+    /// Applies an admin change to a key of the caller's domain.
+    pub async fn change(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: &KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, Error> {
+        let id = ApiKeyId::parse(id).ok_or(Error::NotFound)?;
+        self.store.change_key(&id, &caller.domain_id, change, nonce).await.map_err(admin_write_error)
+    }
+
+    /// Deletes a key of the caller's domain: the client API refuses it from this moment.
+    pub async fn delete_key(&self, caller: &Caller, id: &str, nonce: &ReplayNonce) -> Result<(), Error> {
+        let id = ApiKeyId::parse(id).ok_or(Error::NotFound)?;
+        self.store.delete_key(&id, &caller.domain_id, nonce, self.now()).await.map_err(admin_write_error)
     }
 
     /// Turns a failed conditional write into the precise error, from the key as it was.
@@ -249,6 +292,20 @@ impl Keygate {
             WriteError::Store(err) => err.into(),
             other => Error::Internal(format!("unexpected write outcome {other:?}")),
         }
+    }
+}
+
+fn replayed() -> Error {
+    Error::Unauthenticated("request already accepted once".into())
+}
+
+/// A key-scoped admin write that did not happen: unknown or another domain's key is not found.
+fn admin_write_error(err: WriteError) -> Error {
+    match err {
+        WriteError::Rejected(_) => Error::NotFound,
+        WriteError::Replayed => replayed(),
+        WriteError::Store(err) => err.into(),
+        other => Error::Internal(format!("unexpected admin write outcome {other:?}")),
     }
 }
 

@@ -149,29 +149,53 @@ impl TestApp {
         (status, body, response)
     }
 
+    /// A request signed now by the caller of domain A (or, with `other`, of domain B).
+    pub fn admin(&self, method: Method, path: &str, body: &str, other: bool) -> Request {
+        let (access_key, secret_key) =
+            if other { (OTHER_ACCESS_KEY, OTHER_SECRET_KEY) } else { (ACCESS_KEY, SECRET_KEY) };
+        signed(method, path, body, access_key, secret_key, self.clock.now())
+    }
+
     /// A create request signed now by the given credential.
     pub fn signed_create(&self, body: &str, access_key: &str, secret_key: &str) -> Request {
         signed(Method::Post, "/identity/v1/api-keys", body, access_key, secret_key, self.clock.now())
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub enum Method {
     Get,
     Post,
+    Put,
+    Delete,
 }
 
-pub fn request(method: Method, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
-    let mut builder = lambda_http::http::Request::builder()
-        .method(match method {
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Method::Get => "GET",
             Method::Post => "POST",
-        })
-        .uri(path);
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A request as API Gateway hands it to a function: `path` may carry a query string, which also
+/// arrives parsed, as the query parameters.
+pub fn request(method: Method, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Request {
+    use lambda_http::RequestExt;
+    let mut builder = lambda_http::http::Request::builder().method(method.as_str()).uri(path);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    builder.body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned()))).expect("valid request")
+    let query = path.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    builder
+        .body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned())))
+        .expect("valid request")
+        .with_query_string_parameters(
+            query.parse::<lambda_http::aws_lambda_events::query_map::QueryMap>().unwrap(),
+        )
 }
 
 pub fn get(path: &str, headers: &[(&str, &str)]) -> Request {
@@ -190,12 +214,8 @@ pub fn signed(
     secret_key: &str,
     at: Timestamp,
 ) -> Request {
-    let method_name = match method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-    };
     let timestamp = at.timestamp_millis().to_string();
-    let signature = signature::sign(secret_key, method_name, path, &timestamp, access_key);
+    let signature = signature::sign(secret_key, method.as_str(), path, &timestamp, access_key);
     request(
         method,
         path,

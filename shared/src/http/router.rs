@@ -2,7 +2,9 @@
 //! does this (see `template.yaml`) and each Lambda runs one handler; both call the same handlers.
 
 use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
+use std::collections::HashMap;
+
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::{client, json_response, signed_path, spaceone, with_caller};
@@ -18,12 +20,23 @@ enum Route {
     Refresh,
     Jwks,
     CreateApiKey,
+    EnableApiKey,
+    DisableApiKey,
+    DeleteApiKey,
+    GetApiKey,
 }
 
 impl Route {
     /// Admin routes run the signature verifier first, as the authorizer does in AWS.
     fn is_admin(self) -> bool {
-        matches!(self, Route::CreateApiKey)
+        matches!(
+            self,
+            Route::CreateApiKey
+                | Route::EnableApiKey
+                | Route::DisableApiKey
+                | Route::DeleteApiKey
+                | Route::GetApiKey
+        )
     }
 }
 
@@ -35,6 +48,10 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/v1/auth/refresh", Method::GET, Route::Refresh),
     ("/.well-known/jwks.json", Method::GET, Route::Jwks),
     ("/identity/v1/api-keys", Method::POST, Route::CreateApiKey),
+    ("/identity/v1/api-key/{api_key_id}/enable", Method::PUT, Route::EnableApiKey),
+    ("/identity/v1/api-key/{api_key_id}/disable", Method::PUT, Route::DisableApiKey),
+    ("/identity/v1/api-key/{api_key_id}", Method::DELETE, Route::DeleteApiKey),
+    ("/identity/v1/api-key/{api_key_id}", Method::GET, Route::GetApiKey),
 ];
 
 /// Which error envelope a path answers in.
@@ -73,13 +90,14 @@ impl Surface {
 pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     let path = request.uri().path().to_owned();
     let surface = Surface::of(&path);
-    let route = match find(request.method(), &path) {
-        Ok(route) => route,
+    let (route, parameters) = match find(request.method(), &path) {
+        Ok(found) => found,
         Err(Miss::WrongMethod) => {
             return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "405", "method not allowed");
         }
         Err(Miss::NoSuchPath) => return surface.error(404, "ERROR_NOT_FOUND", "404", "no such route"),
     };
+    let request = request.with_path_parameters(parameters);
     let request = if route.is_admin() {
         match app.credentials().verify(
             request.method().as_str(),
@@ -101,6 +119,10 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
         Route::Refresh => client::refresh(app, request).await,
         Route::Jwks => client::jwks(app, request).await,
         Route::CreateApiKey => spaceone::create_api_key(app, request).await,
+        Route::EnableApiKey => spaceone::enable_api_key(app, request).await,
+        Route::DisableApiKey => spaceone::disable_api_key(app, request).await,
+        Route::DeleteApiKey => spaceone::delete_api_key(app, request).await,
+        Route::GetApiKey => spaceone::get_api_key(app, request).await,
     }
 }
 
@@ -109,17 +131,35 @@ enum Miss {
     WrongMethod,
 }
 
-fn find(method: &Method, path: &str) -> Result<Route, Miss> {
+/// The route of a method and path, with the values of the path's `{parameters}`.
+fn find(method: &Method, path: &str) -> Result<(Route, HashMap<String, String>), Miss> {
     let mut path_matched = false;
-    for (route_path, route_method, route) in ROUTES {
-        if *route_path == path {
+    for (pattern, route_method, route) in ROUTES {
+        if let Some(parameters) = match_path(pattern, path) {
             if route_method == method {
-                return Ok(*route);
+                return Ok((*route, parameters));
             }
             path_matched = true;
         }
     }
     Err(if path_matched { Miss::WrongMethod } else { Miss::NoSuchPath })
+}
+
+fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
+    let mut parameters = HashMap::new();
+    let mut segments = path.split('/');
+    for expected in pattern.split('/') {
+        let segment = segments.next()?;
+        match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !segment.is_empty() => {
+                parameters.insert(name.to_owned(), segment.to_owned());
+            }
+            Some(_) => return None,
+            None if expected == segment => {}
+            None => return None,
+        }
+    }
+    segments.next().is_none().then_some(parameters)
 }
 
 fn unauthenticated(surface: Surface, err: &SignatureError) -> Response<Body> {

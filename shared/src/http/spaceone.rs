@@ -2,7 +2,7 @@
 //! `{"error": {"code": "ERROR_...", "message": "..."}}` errors.
 
 use chrono::{DateTime, SecondsFormat};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::key_value::KeyValue;
 use crate::model::{ApiKey, KeyState, Timestamp};
 use crate::service::NewKey;
-use crate::signature::ReplayNonce;
+use crate::signature::{Caller, ReplayNonce};
 
 /// `CreateAPIKeyRequest` plus keygate's own key settings.
 #[derive(Deserialize)]
@@ -54,6 +54,126 @@ pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     }
 }
 
+/// `APIKeyRequest`: both fields repeat what the path and the signature already say, so they
+/// are optional, but must agree.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyRequest {
+    api_key_id: Option<String>,
+    domain_id: Option<String>,
+}
+
+/// `PUT /identity/v1/api-key/{api_key_id}/enable`
+pub async fn enable_api_key(app: &Keygate, request: Request) -> Response<Body> {
+    set_state(app, request, KeyState::Enabled).await
+}
+
+/// `PUT /identity/v1/api-key/{api_key_id}/disable`
+pub async fn disable_api_key(app: &Keygate, request: Request) -> Response<Body> {
+    set_state(app, request, KeyState::Disabled).await
+}
+
+async fn set_state(app: &Keygate, request: Request, state: KeyState) -> Response<Body> {
+    let outcome = async {
+        let (caller, id, nonce) = key_scoped_write(app, &request)?;
+        app.set_state(&caller, &id, state, &nonce).await
+    };
+    match outcome.await {
+        Ok(key) => json_response(200, &api_key_info(&key, None)),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// `DELETE /identity/v1/api-key/{api_key_id}`
+pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let (caller, id, nonce) = key_scoped_write(app, &request)?;
+        app.delete_key(&caller, &id, &nonce).await
+    };
+    match outcome.await {
+        Ok(()) => json_response(200, &json!({})),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// `GET /identity/v1/api-key/{api_key_id}?domain_id=&only=`
+pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let query = request.query_string_parameters();
+        if let Some(unknown) = query.iter().map(|(k, _)| k).find(|k| !["domain_id", "only"].contains(k)) {
+            return Err(Error::InvalidArgument(format!("unknown parameter {unknown}")));
+        }
+        check_domain(&caller, query.first("domain_id"))?;
+        let only: Vec<String> = query
+            .all("only")
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::to_owned)
+            .collect();
+        let key = app.key_of(&caller, &path_key_id(&request)?).await?;
+        only_fields(api_key_info(&key, None), &only)
+    };
+    match outcome.await {
+        Ok(info) => json_response(200, &info),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// The caller, the key id of the path and the request's replay nonce, after checking that an
+/// `APIKeyRequest` body, if any, names the same key and the caller's domain.
+fn key_scoped_write(app: &Keygate, request: &Request) -> Result<(Caller, String, ReplayNonce), Error> {
+    let caller = caller(request).ok_or_else(unauthenticated)?;
+    let id = path_key_id(request)?;
+    let body: ApiKeyRequest = if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
+        ApiKeyRequest::default()
+    } else {
+        parse_json(request)?
+    };
+    if body.api_key_id.as_ref().is_some_and(|body_id| *body_id != id) {
+        return Err(Error::InvalidArgument("api_key_id differs from the path".into()));
+    }
+    check_domain(&caller, body.domain_id.as_deref())?;
+    let nonce = ReplayNonce::for_request(request.headers(), body_bytes(request), app.now())
+        .ok_or_else(unauthenticated)?;
+    Ok((caller, id, nonce))
+}
+
+fn path_key_id(request: &Request) -> Result<String, Error> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("api_key_id"))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::MissingParameter("api_key_id".into()))
+}
+
+/// A `domain_id` the request names must be the caller's own.
+fn check_domain(caller: &Caller, domain_id: Option<&str>) -> Result<(), Error> {
+    match domain_id {
+        Some(domain) if domain != caller.domain_id => {
+            Err(Error::PermissionDenied("domain_id is not the caller's domain".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Keeps only the named fields of an `APIKeyInfo`; naming a field it does not have is an error.
+fn only_fields(info: Value, only: &[String]) -> Result<Value, Error> {
+    if only.is_empty() {
+        return Ok(info);
+    }
+    let Value::Object(fields) = info else { return Ok(info) };
+    let mut kept = serde_json::Map::new();
+    for name in only {
+        let value = fields
+            .get(name)
+            .ok_or_else(|| Error::InvalidArgument(format!("unknown field {name} in only")))?;
+        kept.insert(name.clone(), value.clone());
+    }
+    Ok(Value::Object(kept))
+}
+
 fn unauthenticated() -> Error {
     Error::Unauthenticated("request is not signed".into())
 }
@@ -68,8 +188,8 @@ pub(crate) fn format_time(time: Option<Timestamp>) -> String {
     time.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)).unwrap_or_default()
 }
 
-/// `APIKeyInfo`, with keygate's key settings after the seed's fields. `api_key` is the key value
-/// in clear on create only.
+/// `APIKeyInfo`, with keygate's key settings after the seed's fields. `api_key` is the primary key
+/// value: in clear on create only, masked everywhere else.
 pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
     let mut info = json!({
         "api_key_id": key.api_key_id,
@@ -87,9 +207,7 @@ pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
         "expires_at": format_time(key.expires_at),
         "registered_at": format_time(key.registered_at),
     });
-    if let Some(value) = api_key {
-        info["api_key"] = Value::from(value.expose());
-    }
+    info["api_key"] = Value::from(api_key.map_or_else(|| key.primary.masked(), |v| v.expose().to_owned()));
     info
 }
 

@@ -1,0 +1,13 @@
+//! `PUT /identity/v1/api-key/{api_key_id}/enable`: enables a key (SpaceONE `enable`).
+use lambda_http::{Error, Request, run, service_fn};
+use shared::http::spaceone;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logs();
+    let app = shared::Keygate::from_env().await?;
+    run(service_fn(|request: Request| async {
+        Ok::<_, Error>(spaceone::enable_api_key(&app, request).await)
+    }))
+    .await
+}
