@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod key_value;
 pub mod model;
+pub mod query;
 pub mod service;
 pub mod signature;
 pub mod store;

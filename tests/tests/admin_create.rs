@@ -268,7 +268,7 @@ async fn create_answers_500_when_the_store_is_down() {
 #[tokio::test]
 async fn unknown_admin_paths_and_methods_answer_in_the_spaceone_envelope() {
     let t = TestApp::new().await;
-    let (status, json, _) = t.send(get("/identity/v1/api-keys", &[])).await;
+    let (status, json, _) = t.send(request(Method::Put, "/identity/v1/api-keys", &[], None)).await;
     assert_eq!((status, json), (405, spaceone_error("ERROR_METHOD_NOT_ALLOWED", "method not allowed")));
     let (status, json, _) = t.send(get("/identity/v1/nothing", &[])).await;
     assert_eq!((status, json), (404, spaceone_error("ERROR_NOT_FOUND", "no such route")));

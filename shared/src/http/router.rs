@@ -24,6 +24,9 @@ enum Route {
     DisableApiKey,
     DeleteApiKey,
     GetApiKey,
+    ListApiKeys,
+    SearchApiKeys,
+    StatApiKeys,
 }
 
 impl Route {
@@ -48,6 +51,9 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/v1/auth/refresh", Method::GET, Route::Refresh),
     ("/.well-known/jwks.json", Method::GET, Route::Jwks),
     ("/identity/v1/api-keys", Method::POST, Route::CreateApiKey),
+    ("/identity/v1/api-keys", Method::GET, Route::ListApiKeys),
+    ("/identity/v1/api-keys/search", Method::POST, Route::SearchApiKeys),
+    ("/identity/v1/api-keys/stat", Method::POST, Route::StatApiKeys),
     ("/identity/v1/api-key/{api_key_id}/enable", Method::PUT, Route::EnableApiKey),
     ("/identity/v1/api-key/{api_key_id}/disable", Method::PUT, Route::DisableApiKey),
     ("/identity/v1/api-key/{api_key_id}", Method::DELETE, Route::DeleteApiKey),
@@ -123,6 +129,9 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
         Route::DisableApiKey => spaceone::disable_api_key(app, request).await,
         Route::DeleteApiKey => spaceone::delete_api_key(app, request).await,
         Route::GetApiKey => spaceone::get_api_key(app, request).await,
+        Route::ListApiKeys => spaceone::list_api_keys(app, request).await,
+        Route::SearchApiKeys => spaceone::search_api_keys(app, request).await,
+        Route::StatApiKeys => spaceone::stat_api_keys(app, request).await,
     }
 }
 

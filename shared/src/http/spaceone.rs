@@ -11,6 +11,8 @@ use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
 use crate::model::{ApiKey, KeyState, Timestamp};
+use crate::query::stat::StatisticsQuery;
+use crate::query::{Document, FieldKind, Projection, Query, Schema};
 use crate::service::NewKey;
 use crate::signature::{Caller, ReplayNonce};
 
@@ -172,6 +174,127 @@ fn only_fields(info: Value, only: &[String]) -> Result<Value, Error> {
         kept.insert(name.clone(), value.clone());
     }
     Ok(Value::Object(kept))
+}
+
+/// The fields of `APIKeyInfo` a query may name.
+fn api_key_schema() -> Schema {
+    use FieldKind::*;
+    Schema::new(&[
+        ("api_key_id", Text),
+        ("state", Text),
+        ("user_id", Text),
+        ("domain_id", Text),
+        ("last_accessed_at", Time),
+        ("created_at", Time),
+        ("name", Text),
+        ("description", Text),
+        ("scope", List),
+        ("max_total_usage", Number),
+        ("remaining_total_usage", Number),
+        ("validity_seconds", Number),
+        ("expires_at", Time),
+        ("registered_at", Time),
+    ])
+}
+
+const PROJECTION: Projection<'static> = Projection {
+    minimal: &["api_key_id", "name", "state", "user_id", "domain_id"],
+    keyword: &["api_key_id", "user_id", "name"],
+};
+
+/// `APIKeyQuery`
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyQuery {
+    #[serde(default)]
+    query: Query,
+    api_key_id: Option<String>,
+    state: Option<String>,
+    user_id: Option<String>,
+    domain_id: Option<String>,
+}
+
+/// `GET /identity/v1/api-keys?api_key_id=&state=&user_id=&domain_id=`
+pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let parameters = request.query_string_parameters();
+        let allowed = ["api_key_id", "state", "user_id", "domain_id"];
+        if let Some(unknown) = parameters.iter().map(|(k, _)| k).find(|k| !allowed.contains(k)) {
+            return Err(Error::InvalidArgument(format!("unknown parameter {unknown}")));
+        }
+        let text = |name: &str| parameters.first(name).map(str::to_owned);
+        let query = ApiKeyQuery {
+            query: Query::default(),
+            api_key_id: text("api_key_id"),
+            state: text("state"),
+            user_id: text("user_id"),
+            domain_id: text("domain_id"),
+        };
+        search(app, &request, query).await
+    };
+    respond(outcome.await)
+}
+
+/// `POST /identity/v1/api-keys/search` with an `APIKeyQuery`
+pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let query = if body_bytes(&request).iter().all(u8::is_ascii_whitespace) {
+            ApiKeyQuery::default()
+        } else {
+            parse_json(&request)?
+        };
+        search(app, &request, query).await
+    };
+    respond(outcome.await)
+}
+
+async fn search(app: &Keygate, request: &Request, request_query: ApiKeyQuery) -> Result<Value, Error> {
+    let caller = caller(request).ok_or_else(unauthenticated)?;
+    check_domain(&caller, request_query.domain_id.as_deref())?;
+    let mut query = request_query.query;
+    query.and_equal("api_key_id", request_query.api_key_id);
+    query.and_equal("state", request_query.state);
+    query.and_equal("user_id", request_query.user_id);
+    let documents = documents(&app.keys_of(&caller).await?);
+    let found = query.run(documents, &api_key_schema(), &PROJECTION, app.now())?;
+    Ok(json!({ "results": found.results, "total_count": found.total_count }))
+}
+
+/// `APIKeyStatQuery`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyStatQuery {
+    query: StatisticsQuery,
+    domain_id: Option<String>,
+}
+
+/// `POST /identity/v1/api-keys/stat`
+pub async fn stat_api_keys(app: &Keygate, request: Request) -> Response<Body> {
+    let outcome = async {
+        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let body: ApiKeyStatQuery = parse_json(&request)?;
+        check_domain(&caller, body.domain_id.as_deref())?;
+        let documents = documents(&app.keys_of(&caller).await?);
+        body.query.run(documents, &api_key_schema(), app.now())
+    };
+    respond(outcome.await)
+}
+
+/// The `APIKeyInfo` of each key, as the documents a query runs over.
+fn documents(keys: &[ApiKey]) -> Vec<Document> {
+    keys.iter()
+        .filter_map(|key| match api_key_info(key, None) {
+            Value::Object(fields) => Some(fields),
+            _ => None,
+        })
+        .collect()
+}
+
+fn respond(outcome: Result<Value, Error>) -> Response<Body> {
+    match outcome {
+        Ok(body) => json_response(200, &body),
+        Err(err) => error_response(&err),
+    }
 }
 
 fn unauthenticated() -> Error {

@@ -1,0 +1,10 @@
+//! `POST /identity/v1/api-keys/stat`: statistics over keys (SpaceONE `stat`).
+use lambda_http::{Error, Request, run, service_fn};
+use shared::http::spaceone;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init_json_logs();
+    let app = shared::Keygate::from_env().await?;
+    run(service_fn(|request: Request| async { Ok::<_, Error>(spaceone::stat_api_keys(&app, request).await) })).await
+}

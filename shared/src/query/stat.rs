@@ -1,0 +1,296 @@
+//! SpaceONE's `StatisticsQuery`: filter, then `aggregate` stages (group, count, sort, project,
+//! limit, skip) or `distinct`, then `page`.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    Condition, Document, FieldKind, Filter, Page, Schema, Sort, check_sort, compare_values, invalid, known,
+    sort_documents,
+};
+use crate::error::Error;
+use crate::model::Timestamp;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsQuery {
+    #[serde(default)]
+    aggregate: Vec<Stage>,
+    #[serde(default)]
+    distinct: Option<String>,
+    #[serde(default)]
+    filter: Vec<Condition>,
+    #[serde(default)]
+    filter_or: Vec<Condition>,
+    #[serde(default)]
+    page: Option<Page>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Stage {
+    Group(Group),
+    Count(Count),
+    Sort(Sort),
+    Project(Project),
+    Limit(u64),
+    Skip(u64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Group {
+    #[serde(default)]
+    keys: Vec<Named>,
+    #[serde(default)]
+    fields: Vec<GroupField>,
+}
+
+/// A source field and the name it takes in the output.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    key: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupField {
+    #[serde(default)]
+    key: Option<String>,
+    name: String,
+    operator: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Count {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Project {
+    fields: Vec<Named>,
+}
+
+impl StatisticsQuery {
+    /// The `results` (and, with a page, `total_count`) of the query over `documents`.
+    pub fn run(&self, documents: Vec<Document>, schema: &Schema, now: Timestamp) -> Result<Value, Error> {
+        if self.distinct.is_some() && !self.aggregate.is_empty() {
+            return Err(invalid("distinct and aggregate are exclusive"));
+        }
+        let filter = Filter::compile(&self.filter, &self.filter_or, schema, now)?;
+        let mut documents: Vec<Document> = documents.into_iter().filter(|d| filter.matches(d)).collect();
+        let results: Vec<Value> = match &self.distinct {
+            Some(field) => {
+                known(schema, field)?;
+                distinct(&documents, field)
+            }
+            None => {
+                let mut schema = schema.clone();
+                for stage in &self.aggregate {
+                    documents = stage.apply(documents, &mut schema)?;
+                }
+                documents.into_iter().map(Value::Object).collect()
+            }
+        };
+        let total_count = results.len();
+        match &self.page {
+            Some(page) => {
+                let range = page.range(total_count)?;
+                Ok(json!({ "results": results[range].to_vec(), "total_count": total_count }))
+            }
+            None => Ok(json!({ "results": results })),
+        }
+    }
+}
+
+/// The different non-empty values of a field (list fields count each element), in order.
+fn distinct(documents: &[Document], field: &str) -> Vec<Value> {
+    let mut values: Vec<Value> = Vec::new();
+    for value in documents.iter().filter_map(|d| d.get(field)) {
+        let items = match value {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for item in items {
+            if !super::is_empty(&item) && !values.contains(&item) {
+                values.push(item);
+            }
+        }
+    }
+    values.sort_by(|a, b| compare_values(Some(a), Some(b)));
+    values
+}
+
+impl Stage {
+    fn apply(&self, mut documents: Vec<Document>, schema: &mut Schema) -> Result<Vec<Document>, Error> {
+        match self {
+            Stage::Group(group) => group.apply(&documents, schema),
+            Stage::Count(count) => {
+                *schema = Schema::new(&[(count.name.as_str(), FieldKind::Number)]);
+                Ok(vec![Map::from_iter([(count.name.clone(), json!(documents.len()))])])
+            }
+            Stage::Sort(sort) => {
+                sort_documents(&mut documents, &check_sort(schema, sort)?);
+                Ok(documents)
+            }
+            Stage::Project(project) => {
+                let mut projected = Schema::default();
+                for field in &project.fields {
+                    projected.push(&field.name, known(schema, &field.key)?);
+                }
+                *schema = projected;
+                Ok(documents
+                    .iter()
+                    .map(|d| {
+                        project
+                            .fields
+                            .iter()
+                            .map(|f| (f.name.clone(), d.get(&f.key).cloned().unwrap_or(Value::Null)))
+                            .collect()
+                    })
+                    .collect())
+            }
+            Stage::Limit(n) => {
+                Ok(documents.into_iter().take(usize::try_from(*n).unwrap_or(usize::MAX)).collect())
+            }
+            Stage::Skip(n) => {
+                Ok(documents.into_iter().skip(usize::try_from(*n).unwrap_or(usize::MAX)).collect())
+            }
+        }
+    }
+}
+
+impl Group {
+    fn apply(&self, documents: &[Document], schema: &mut Schema) -> Result<Vec<Document>, Error> {
+        let mut output = Schema::default();
+        for key in &self.keys {
+            output.push(&key.name, known(schema, &key.key)?);
+        }
+        let mut operations = Vec::with_capacity(self.fields.len());
+        for field in &self.fields {
+            let operation = Aggregate::parse(&field.operator)?;
+            let source = match (&field.key, operation) {
+                (None, Aggregate::Count) => None,
+                (None, _) => return Err(invalid(format!("{} needs a key", field.operator))),
+                (Some(key), _) => Some((key.as_str(), known(schema, key)?)),
+            };
+            output.push(&field.name, operation.result_kind(source.map(|(_, kind)| kind))?);
+            operations.push((field, operation));
+        }
+
+        // Groups in the order their first document comes.
+        let mut groups: Vec<(Vec<Value>, Vec<&Document>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for doc in documents {
+            let key: Vec<Value> =
+                self.keys.iter().map(|k| doc.get(&k.key).cloned().unwrap_or(Value::Null)).collect();
+            let slot = *index.entry(Value::from(key.clone()).to_string()).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[slot].1.push(doc);
+        }
+        *schema = output;
+        Ok(groups
+            .into_iter()
+            .map(|(key, members)| {
+                let mut out: Document = self.keys.iter().map(|k| k.name.clone()).zip(key).collect();
+                for (field, operation) in &operations {
+                    let values: Vec<&Value> = match &field.key {
+                        Some(key) => members.iter().filter_map(|d| d.get(key)).collect(),
+                        None => Vec::new(),
+                    };
+                    out.insert(field.name.clone(), operation.apply(members.len(), &values));
+                }
+                out
+            })
+            .collect())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Aggregate {
+    Count,
+    Sum,
+    Average,
+    Max,
+    Min,
+    First,
+    Last,
+    Push,
+    AddToSet,
+}
+
+impl Aggregate {
+    fn parse(name: &str) -> Result<Self, Error> {
+        Ok(match name {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "average" => Self::Average,
+            "max" => Self::Max,
+            "min" => Self::Min,
+            "first" => Self::First,
+            "last" => Self::Last,
+            "push" => Self::Push,
+            "add_to_set" => Self::AddToSet,
+            other => return Err(invalid(format!("unknown aggregate operator {other}"))),
+        })
+    }
+
+    fn result_kind(self, source: Option<FieldKind>) -> Result<FieldKind, Error> {
+        match (self, source) {
+            (Self::Count, _) => Ok(FieldKind::Number),
+            (Self::Sum | Self::Average, Some(FieldKind::Number)) => Ok(FieldKind::Number),
+            (Self::Sum | Self::Average, _) => Err(invalid("sum and average need a number field")),
+            (Self::Push | Self::AddToSet, _) => Ok(FieldKind::List),
+            (_, Some(kind)) => Ok(kind),
+            (_, None) => Err(invalid("this operator needs a key")),
+        }
+    }
+
+    fn apply(self, members: usize, values: &[&Value]) -> Value {
+        let present: Vec<&Value> = values.iter().copied().filter(|v| !super::is_empty(v)).collect();
+        let numbers: Vec<&serde_json::Number> = present.iter().filter_map(|v| v.as_number()).collect();
+        match self {
+            Self::Count => json!(members),
+            Self::Sum => match numbers.iter().map(|n| n.as_i64()).sum::<Option<i64>>() {
+                Some(total) => json!(total),
+                None => json!(numbers.iter().filter_map(|n| n.as_f64()).sum::<f64>()),
+            },
+            Self::Average if numbers.is_empty() => Value::Null,
+            Self::Average => {
+                json!(numbers.iter().filter_map(|n| n.as_f64()).sum::<f64>() / numbers.len() as f64)
+            }
+            Self::Max => present
+                .iter()
+                .copied()
+                .max_by(|a, b| compare_values(Some(a), Some(b)))
+                .cloned()
+                .unwrap_or(Value::Null),
+            Self::Min => present
+                .iter()
+                .copied()
+                .min_by(|a, b| compare_values(Some(a), Some(b)))
+                .cloned()
+                .unwrap_or(Value::Null),
+            Self::First => values.first().map(|v| (*v).clone()).unwrap_or(Value::Null),
+            Self::Last => values.last().map(|v| (*v).clone()).unwrap_or(Value::Null),
+            Self::Push => Value::Array(values.iter().map(|v| (*v).clone()).collect()),
+            Self::AddToSet => {
+                let mut set: Vec<Value> = Vec::new();
+                for value in values {
+                    if !set.contains(value) {
+                        set.push((*value).clone());
+                    }
+                }
+                Value::Array(set)
+            }
+        }
+    }
+}
