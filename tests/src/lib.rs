@@ -26,6 +26,9 @@ pub const SECRET_KEY: &str = "secret-of-domain-a";
 pub const OTHER_DOMAIN: &str = "domain-b";
 pub const OTHER_ACCESS_KEY: &str = "AKTESTDOMAINB";
 pub const OTHER_SECRET_KEY: &str = "secret-of-domain-b";
+pub const THIRD_DOMAIN: &str = "domain-c";
+pub const THIRD_ACCESS_KEY: &str = "AKTESTDOMAINC";
+pub const THIRD_SECRET_KEY: &str = "secret-of-domain-c";
 /// The instant every test starts at: 2026-01-01T00:00:00Z.
 pub const START_MILLIS: i64 = 1_767_225_600_000;
 pub const PEPPER: &str = "a-pepper-known-to-the-tests-only";
@@ -51,6 +54,7 @@ impl Settings {
         let credentials = serde_json::json!([
             { "access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "domain_id": DOMAIN },
             { "access_key": OTHER_ACCESS_KEY, "secret_key": OTHER_SECRET_KEY, "domain_id": OTHER_DOMAIN },
+            { "access_key": THIRD_ACCESS_KEY, "secret_key": THIRD_SECRET_KEY, "domain_id": THIRD_DOMAIN },
         ]);
         Config::from_lookup(|name| {
             if let Some((_, value)) = self.overrides.iter().find(|(n, _)| *n == name) {

@@ -6,5 +6,8 @@ use shared::http::spaceone;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json_logs();
     let app = shared::Keygate::from_env().await?;
-    run(service_fn(|request: Request| async { Ok::<_, Error>(spaceone::search_api_keys(&app, request).await) })).await
+    run(service_fn(|request: Request| async {
+        Ok::<_, Error>(spaceone::search_api_keys(&app, request).await)
+    }))
+    .await
 }
