@@ -34,6 +34,13 @@ pub struct Keygate {
     clock: Clock,
 }
 
+/// One of the two values of a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySlot {
+    Primary,
+    Secondary,
+}
+
 /// An admin's request for a new key; `None` means "the default".
 #[derive(Clone, Debug, Default)]
 pub struct NewKey {
@@ -268,6 +275,37 @@ impl Keygate {
     ) -> Result<ApiKey, Error> {
         let id = ApiKeyId::parse(id).ok_or(Error::NotFound)?;
         self.store.change_key(&id, &caller.domain_id, change, nonce).await.map_err(admin_write_error)
+    }
+
+    /// Replaces one of a key's two values; the other keeps working, so a customer can move to the
+    /// new value without a failed request. The new value is returned this once.
+    pub async fn regenerate(
+        &self,
+        caller: &Caller,
+        id: &str,
+        slot: KeySlot,
+        nonce: &ReplayNonce,
+    ) -> Result<(ApiKey, KeyValue), Error> {
+        let key_id = ApiKeyId::parse(id).ok_or(Error::NotFound)?;
+        let value = KeyValue::generate(&key_id);
+        let secret = StoredSecret { hash: self.pepper.hash(&value), last4: value.last4() };
+        let mut change = KeyChange::by(&caller.access_key, self.now());
+        match slot {
+            KeySlot::Primary => change.primary = Some(secret),
+            KeySlot::Secondary => change.secondary = Some(secret),
+        }
+        Ok((self.change(caller, id, &change, nonce).await?, value))
+    }
+
+    /// Checks a name and description an admin gives a key.
+    pub fn check_details(
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(Option<String>, Option<String>), Error> {
+        let name = name.map(|n| bounded_text("name", n, 1, NAME_MAX_CHARS)).transpose()?;
+        let description =
+            description.map(|d| bounded_text("description", d, 0, DESCRIPTION_MAX_CHARS)).transpose()?;
+        Ok((name, description))
     }
 
     /// Deletes a key of the caller's domain: the client API refuses it from this moment.

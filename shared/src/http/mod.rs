@@ -6,6 +6,7 @@
 
 pub mod authorizer;
 pub mod client;
+pub mod ncp;
 pub mod router;
 pub mod spaceone;
 

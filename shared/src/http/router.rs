@@ -5,9 +5,8 @@ use lambda_http::http::Method;
 use std::collections::HashMap;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::json;
 
-use super::{client, json_response, signed_path, spaceone, with_caller};
+use super::{client, ncp, signed_path, spaceone, with_caller};
 use crate::Keygate;
 use crate::signature::SignatureError;
 
@@ -27,6 +26,12 @@ enum Route {
     ListApiKeys,
     SearchApiKeys,
     StatApiKeys,
+    NcpCreate,
+    NcpGet,
+    NcpList,
+    NcpUpdate,
+    NcpRegenerate,
+    NcpDelete,
 }
 
 impl Route {
@@ -51,6 +56,12 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/identity/v1/api-keys", Method::GET, Route::ListApiKeys),
     ("/identity/v1/api-keys/search", Method::POST, Route::SearchApiKeys),
     ("/identity/v1/api-keys/stat", Method::POST, Route::StatApiKeys),
+    ("/api/v1/api-keys", Method::POST, Route::NcpCreate),
+    ("/api/v1/api-keys", Method::GET, Route::NcpList),
+    ("/api/v1/api-keys/{api_key_id}", Method::GET, Route::NcpGet),
+    ("/api/v1/api-keys/{api_key_id}", Method::PUT, Route::NcpUpdate),
+    ("/api/v1/api-keys/{api_key_id}", Method::PATCH, Route::NcpRegenerate),
+    ("/api/v1/api-keys/{api_key_id}", Method::DELETE, Route::NcpDelete),
     ("/identity/v1/api-key/{api_key_id}/enable", Method::PUT, Route::EnableApiKey),
     ("/identity/v1/api-key/{api_key_id}/disable", Method::PUT, Route::DisableApiKey),
     ("/identity/v1/api-key/{api_key_id}", Method::DELETE, Route::DeleteApiKey),
@@ -76,15 +87,13 @@ impl Surface {
         }
     }
 
-    fn error(self, status: u16, spaceone_code: &str, ncp_code: &str, message: &str) -> Response<Body> {
+    fn error(self, status: u16, spaceone_code: &str, message: &str) -> Response<Body> {
         match self {
             Surface::Client if status == 404 => client::not_found(),
             Surface::Client if status == 405 => client::method_not_allowed(),
             Surface::Client => client::body_too_large(),
             Surface::SpaceOne => spaceone::error_body(status, spaceone_code, message),
-            Surface::Ncp => {
-                json_response(status, &json!({ "error": { "errorCode": ncp_code, "message": message } }))
-            }
+            Surface::Ncp => ncp::error_body(status, message),
         }
     }
 }
@@ -96,9 +105,9 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     let (route, parameters) = match find(request.method(), &path) {
         Ok(found) => found,
         Err(Miss::WrongMethod) => {
-            return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "405", "method not allowed");
+            return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "method not allowed");
         }
-        Err(Miss::NoSuchPath) => return surface.error(404, "ERROR_NOT_FOUND", "404", "no such route"),
+        Err(Miss::NoSuchPath) => return surface.error(404, "ERROR_NOT_FOUND", "no such route"),
     };
     let request = request.with_path_parameters(parameters);
     let request = if route.is_admin() {
@@ -129,6 +138,12 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
         Route::ListApiKeys => spaceone::list_api_keys(app, request).await,
         Route::SearchApiKeys => spaceone::search_api_keys(app, request).await,
         Route::StatApiKeys => spaceone::stat_api_keys(app, request).await,
+        Route::NcpCreate => ncp::create_api_key(app, request).await,
+        Route::NcpGet => ncp::get_api_key(app, request).await,
+        Route::NcpList => ncp::list_api_keys(app, request).await,
+        Route::NcpUpdate => ncp::update_api_key(app, request).await,
+        Route::NcpRegenerate => ncp::regenerate_api_key(app, request).await,
+        Route::NcpDelete => ncp::delete_api_key(app, request).await,
     }
 }
 
@@ -170,10 +185,10 @@ fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
 
 fn unauthenticated(surface: Surface, err: &SignatureError) -> Response<Body> {
     tracing::info!(reason = %err, "admin request signature refused");
-    surface.error(401, "ERROR_AUTHENTICATE_FAILURE", "401", &err.to_string())
+    surface.error(401, "ERROR_AUTHENTICATE_FAILURE", &err.to_string())
 }
 
 /// The answer to a body larger than the server reads, in the path's envelope.
 pub fn body_too_large(path: &str) -> Response<Body> {
-    Surface::of(path).error(400, "ERROR_INVALID_ARGUMENT", "400", "body is too large")
+    Surface::of(path).error(400, "ERROR_INVALID_ARGUMENT", "body is too large")
 }
