@@ -6,5 +6,6 @@ use shared::http::ncp;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init_json_logs();
     let app = shared::Keygate::from_env().await?;
-    run(service_fn(|request: Request| async { Ok::<_, Error>(ncp::create_api_key(&app, request).await) })).await
+    run(service_fn(|request: Request| async { Ok::<_, Error>(ncp::create_api_key(&app, request).await) }))
+        .await
 }
