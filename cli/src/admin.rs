@@ -9,10 +9,76 @@ use shared::signature::{self, Credential};
 use crate::Target;
 use crate::data_dir::DataDir;
 
+/// Where to send the request, and how to print the answer.
+#[derive(Args)]
+pub struct Common {
+    #[command(flatten)]
+    target: Target,
+    /// Print the API's JSON answer instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The key's id (`api-key-...`).
+    api_key_id: String,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    common: Common,
+    api_key_id: String,
+    /// Show only these fields.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A SpaceONE Query as JSON, e.g. '{"filter":[{"k":"state","v":"ENABLED","o":"eq"}]}'.
+    #[arg(long)]
+    query: Option<String>,
+    #[arg(long)]
+    state: Option<String>,
+    #[arg(long)]
+    user_id: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StatArgs {
+    #[command(flatten)]
+    common: Common,
+    /// A SpaceONE StatisticsQuery as JSON, e.g. '{"aggregate":[{"count":{"name":"keys"}}]}'.
+    #[arg(long)]
+    query: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Slot {
+    Primary,
+    Secondary,
+}
+
+#[derive(Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    common: Common,
+    api_key_id: String,
+    /// Which value to replace.
+    #[arg(long, value_enum)]
+    slot: Slot,
+}
+
 #[derive(Args)]
 pub struct CreateArgs {
     #[command(flatten)]
-    target: Target,
+    common: Common,
     /// Owner of the key inside the domain (default: the signing access key).
     #[arg(long)]
     user_id: Option<String>,
@@ -32,13 +98,10 @@ pub struct CreateArgs {
     /// The key expires at this RFC 3339 time.
     #[arg(long)]
     expires_at: Option<String>,
-    /// Print the API's JSON answer instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 pub async fn create(args: CreateArgs) -> Result<(), String> {
-    let client = AdminClient::new(&args.target)?;
+    let client = AdminClient::new(&args.common.target)?;
     let mut body = Map::new();
     body.insert(
         "user_id".into(),
@@ -54,25 +117,143 @@ pub async fn create(args: CreateArgs) -> Result<(), String> {
     ];
     body.extend(optional.into_iter().filter_map(|(k, v)| Some((k.to_owned(), v?))));
     let info = client.send(Method::POST, "/identity/v1/api-keys", Some(Value::Object(body))).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&info).expect("serialisable"));
-    } else {
-        print_table(&info);
+    print(&info, args.common.json);
+    if !args.common.json {
         eprintln!("\nThe api_key value is shown only now: store it safely.");
     }
     Ok(())
 }
 
-fn print_table(info: &Value) {
-    let Some(fields) = info.as_object() else { return };
+pub async fn set_state(args: KeyArgs, action: &str) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let path = format!("/identity/v1/api-key/{}/{action}", args.api_key_id);
+    let info = client.send(Method::PUT, &path, None).await?;
+    print(&info, args.common.json);
+    Ok(())
+}
+
+pub async fn delete(args: KeyArgs) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let answer =
+        client.send(Method::DELETE, &format!("/identity/v1/api-key/{}", args.api_key_id), None).await?;
+    if args.common.json {
+        print(&answer, true);
+    } else {
+        println!("deleted {}", args.api_key_id);
+    }
+    Ok(())
+}
+
+pub async fn get(args: GetArgs) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let mut path = format!("/identity/v1/api-key/{}", args.api_key_id);
+    if !args.only.is_empty() {
+        path = format!("{path}?only={}", args.only.join(","));
+    }
+    print(&client.send(Method::GET, &path, None).await?, args.common.json);
+    Ok(())
+}
+
+pub async fn list(args: ListArgs) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let mut body = Map::new();
+    if let Some(query) = &args.query {
+        let query: Value = serde_json::from_str(query).map_err(|e| format!("--query is not JSON: {e}"))?;
+        body.insert("query".into(), query);
+    }
+    body.extend(args.state.map(|s| ("state".to_owned(), json!(s))));
+    body.extend(args.user_id.map(|u| ("user_id".to_owned(), json!(u))));
+    let found = client.send(Method::POST, "/identity/v1/api-keys/search", Some(Value::Object(body))).await?;
+    if args.common.json {
+        print(&found, true);
+    } else {
+        print_rows(found["results"].as_array().map(Vec::as_slice).unwrap_or_default(), LIST_COLUMNS);
+        println!("({} in all)", found["total_count"]);
+    }
+    Ok(())
+}
+
+pub async fn stat(args: StatArgs) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let query: Value = serde_json::from_str(&args.query).map_err(|e| format!("--query is not JSON: {e}"))?;
+    let found =
+        client.send(Method::POST, "/identity/v1/api-keys/stat", Some(json!({ "query": query }))).await?;
+    if args.common.json {
+        print(&found, true);
+    } else {
+        print_rows(found["results"].as_array().map(Vec::as_slice).unwrap_or_default(), &[]);
+    }
+    Ok(())
+}
+
+pub async fn rotate(args: RotateArgs) -> Result<(), String> {
+    let client = AdminClient::new(&args.common.target)?;
+    let key_type = match args.slot {
+        Slot::Primary => "PRIMARY",
+        Slot::Secondary => "SECONDARY",
+    };
+    let path = format!("/api/v1/api-keys/{}", args.api_key_id);
+    let document = client.send(Method::PATCH, &path, Some(json!({ "keyType": key_type }))).await?;
+    print(&document, args.common.json);
+    if !args.common.json {
+        eprintln!("\nThe new value is shown only now: store it safely. The other value keeps working.");
+    }
+    Ok(())
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// One object as `field  value` lines, or JSON.
+fn print(answer: &Value, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(answer).expect("serialisable"));
+        return;
+    }
+    let Some(fields) = answer.as_object() else {
+        println!("{}", text(answer));
+        return;
+    };
     let width = fields.keys().map(String::len).max().unwrap_or(0);
     for (name, value) in fields {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        println!("{name:<width$}  {text}");
+        println!("{name:<width$}  {}", text(value));
+    }
+}
+
+/// The columns of `key list`'s table, of those the rows have.
+const LIST_COLUMNS: &[&str] =
+    &["api_key_id", "name", "state", "user_id", "remaining_total_usage", "max_total_usage", "expires_at"];
+
+/// Objects as a table with the `preferred` columns they have (else all their fields), or values
+/// one a line.
+fn print_rows(rows: &[Value], preferred: &[&str]) {
+    let Some(first) = rows.first().and_then(Value::as_object) else {
+        rows.iter().for_each(|row| println!("{}", text(row)));
+        return;
+    };
+    let mut columns: Vec<&str> = preferred.iter().copied().filter(|c| first.contains_key(*c)).collect();
+    if columns.is_empty() {
+        columns = first.keys().map(String::as_str).collect();
+    }
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|row| columns.iter().map(|c| text(&row[*c])).collect()).collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
+        .collect();
+    let line = |values: Vec<&str>| {
+        let padded: Vec<String> = values.iter().zip(&widths).map(|(v, w)| format!("{v:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.clone());
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
     }
 }
 

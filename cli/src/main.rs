@@ -29,6 +29,20 @@ enum Command {
 enum KeyCommand {
     /// Create a key; its value is printed this once.
     Create(admin::CreateArgs),
+    /// Enable a key.
+    Enable(admin::KeyArgs),
+    /// Disable a key: the client API refuses it until it is enabled again.
+    Disable(admin::KeyArgs),
+    /// Delete a key.
+    Delete(admin::KeyArgs),
+    /// Show a key (its value masked).
+    Get(admin::GetArgs),
+    /// List keys, optionally with a SpaceONE Query.
+    List(admin::ListArgs),
+    /// Statistics over keys: a SpaceONE StatisticsQuery.
+    Stat(admin::StatArgs),
+    /// Replace the primary or secondary value of a key; the other keeps working.
+    Rotate(admin::RotateArgs),
 }
 
 /// Where the admin CLI sends requests and which credential signs them.
@@ -48,7 +62,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Key(KeyCommand::Create(args)) => admin::create(args).await,
+        Command::Key(command) => match command {
+            KeyCommand::Create(args) => admin::create(args).await,
+            KeyCommand::Enable(args) => admin::set_state(args, "enable").await,
+            KeyCommand::Disable(args) => admin::set_state(args, "disable").await,
+            KeyCommand::Delete(args) => admin::delete(args).await,
+            KeyCommand::Get(args) => admin::get(args).await,
+            KeyCommand::List(args) => admin::list(args).await,
+            KeyCommand::Stat(args) => admin::stat(args).await,
+            KeyCommand::Rotate(args) => admin::rotate(args).await,
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -196,3 +196,78 @@ async fn the_cli_reports_a_refused_request() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("400") && stderr.contains("max_total_usage"), "{stderr}");
 }
+
+/// Runs `keygate key <args>` against the server; returns its standard output, or panics with
+/// its error output.
+fn key_command(server: &Server, data_dir: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(BINARY)
+        .arg("key")
+        .args(args)
+        .args(["--url", &server.url, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("the CLI runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test]
+async fn the_cli_runs_every_admin_operation() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = start(data_dir.path());
+    let dir = data_dir.path();
+    let first = cli(&server, dir, &["--name", "first", "--max-usage", "5"]);
+    let second = cli(&server, dir, &["--name", "second"]);
+    let id = first["api_key_id"].as_str().unwrap().to_owned();
+    let value = first["api_key"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    call(http.post(format!("{}/v1/key/regist", server.url)).json(&json!({ "key": value }))).await;
+    let token_status = || async {
+        call(http.get(format!("{}/v1/auth/token", server.url)).header("x-api-key", &value)).await.0
+    };
+
+    let query = r#"{"filter":[{"k":"name","v":"sec","o":"contain"}]}"#;
+    let found = json_of(&key_command(&server, dir, &["list", "--json", "--query", query]).unwrap());
+    assert_eq!(
+        (&found["total_count"], &found["results"][0]["api_key_id"]),
+        (&json!(1), &second["api_key_id"])
+    );
+    let table = key_command(&server, dir, &["list"]).unwrap();
+    assert!(table.lines().next().unwrap().starts_with("api_key_id"), "{table}");
+    assert!(table.contains("(2 in all)"), "{table}");
+
+    let shown = json_of(&key_command(&server, dir, &["get", &id, "--only", "state,name", "--json"]).unwrap());
+    assert_eq!(shown, json!({ "state": "ENABLED", "name": "first" }));
+
+    let disabled = json_of(&key_command(&server, dir, &["disable", &id, "--json"]).unwrap());
+    assert_eq!(disabled["state"], json!("DISABLED"));
+    assert_eq!(token_status().await, 404);
+    key_command(&server, dir, &["enable", &id]).unwrap();
+    assert_eq!(token_status().await, 200);
+
+    let rotated =
+        json_of(&key_command(&server, dir, &["rotate", &id, "--slot", "secondary", "--json"]).unwrap());
+    let new_secondary = rotated["secondaryKey"].as_str().unwrap();
+    let (status, _) =
+        call(http.get(format!("{}/v1/auth/token", server.url)).header("x-api-key", new_secondary)).await;
+    assert_eq!(status, 200, "the new value works");
+    assert_eq!(token_status().await, 200, "and so does the other");
+
+    let stat = r#"{"aggregate":[{"count":{"name":"keys"}}]}"#;
+    let counted = json_of(&key_command(&server, dir, &["stat", "--json", "--query", stat]).unwrap());
+    assert_eq!(counted, json!({ "results": [{ "keys": 2 }] }));
+
+    assert_eq!(key_command(&server, dir, &["delete", &id]).unwrap().trim(), format!("deleted {id}"));
+    let refused = key_command(&server, dir, &["get", &id]).unwrap_err();
+    assert!(refused.contains("404") && refused.contains("ERROR_NOT_FOUND"), "{refused}");
+    let refused = key_command(&server, dir, &["list", "--query", "{not json"]).unwrap_err();
+    assert!(refused.contains("--query is not JSON"), "{refused}");
+}
