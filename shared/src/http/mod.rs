@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::signature::Caller;
+use crate::signature::{Caller, ReplayNonce};
 
 /// Larger bodies are refused before they are parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -90,6 +90,28 @@ pub fn signed_path(request: &Request) -> String {
         Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path.to_owned(),
     }
+}
+
+/// The caller of an admin route, or the error of an unsigned request.
+pub(crate) fn signed_caller(request: &Request) -> Result<Caller, Error> {
+    caller(request).ok_or_else(|| Error::Unauthenticated("request is not signed".into()))
+}
+
+/// The caller of a state-changing admin route and the request's replay nonce.
+pub(crate) fn signed_write(app: &crate::Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
+    let caller = signed_caller(request)?;
+    let nonce = ReplayNonce::for_request(request.headers(), body_bytes(request), app.now())
+        .ok_or_else(|| Error::Unauthenticated("request is not signed".into()))?;
+    Ok((caller, nonce))
+}
+
+/// The key id in the path of a key-scoped admin route.
+pub(crate) fn path_key_id(request: &Request) -> Result<String, Error> {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first("api_key_id"))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::MissingParameter("api_key_id".into()))
 }
 
 /// The admin identity the authorizer established: API Gateway puts a Lambda authorizer's

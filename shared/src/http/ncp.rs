@@ -7,13 +7,12 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body_bytes, caller, json_response, parse_json};
+use super::{json_response, parse_json, path_key_id, signed_caller, signed_write};
 use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
 use crate::model::{ApiKey, KeyChange, KeyState};
 use crate::service::{KeySlot, NewKey};
-use crate::signature::{Caller, ReplayNonce};
 
 const LIST_DEFAULT_LIMIT: usize = 10;
 const LIST_MAX_LIMIT: usize = 100;
@@ -72,7 +71,7 @@ pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
 /// `GET /api/v1/api-keys/{api-key-id}`
 pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let caller = signed_caller(&request)?;
         app.key_of(&caller, &path_key_id(&request)?).await
     };
     match outcome.await {
@@ -84,7 +83,7 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
 /// `GET /api/v1/api-keys?offset=&limit=&apiKeyName=`: `apiKeyName` matches as a substring.
 pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let caller = signed_caller(&request)?;
         let parameters = request.query_string_parameters();
         if let Some(unknown) =
             parameters.iter().map(|(k, _)| k).find(|k| !["offset", "limit", "apiKeyName"].contains(k))
@@ -190,25 +189,6 @@ pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
         Ok(()) => Response::builder().status(204).body(Body::Empty).expect("valid response"),
         Err(err) => error_response(&err),
     }
-}
-
-fn signed_write(app: &Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
-    let caller = caller(request).ok_or_else(unauthenticated)?;
-    let nonce = ReplayNonce::for_request(request.headers(), body_bytes(request), app.now())
-        .ok_or_else(unauthenticated)?;
-    Ok((caller, nonce))
-}
-
-fn path_key_id(request: &Request) -> Result<String, Error> {
-    request
-        .path_parameters_ref()
-        .and_then(|p| p.first("api_key_id"))
-        .map(str::to_owned)
-        .ok_or_else(|| Error::MissingParameter("api-key-id".into()))
-}
-
-fn unauthenticated() -> Error {
-    Error::Unauthenticated("request is not signed".into())
 }
 
 /// The one mapping of domain errors to NCP's error envelope; `errorCode` is the HTTP status.

@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body_bytes, caller, json_response, parse_json};
+use super::{body_bytes, json_response, parse_json, path_key_id, signed_caller, signed_write};
 use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
@@ -33,10 +33,8 @@ struct CreateApiKeyRequest {
 /// `POST /identity/v1/api-keys`
 pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let (caller, nonce) = signed_write(app, &request)?;
         let body: CreateApiKeyRequest = parse_json(&request)?;
-        let nonce = ReplayNonce::for_request(request.headers(), body_bytes(&request), app.now())
-            .ok_or_else(unauthenticated)?;
         let expires_at = body.expires_at.as_deref().map(parse_time).transpose()?;
         let new_key = NewKey {
             user_id: body.user_id.ok_or_else(|| Error::MissingParameter("user_id".into()))?,
@@ -101,7 +99,7 @@ pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
 /// `GET /identity/v1/api-key/{api_key_id}?domain_id=&only=`
 pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let caller = signed_caller(&request)?;
         let query = request.query_string_parameters();
         if let Some(unknown) = query.iter().map(|(k, _)| k).find(|k| !["domain_id", "only"].contains(k)) {
             return Err(Error::InvalidArgument(format!("unknown parameter {unknown}")));
@@ -126,7 +124,7 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
 /// The caller, the key id of the path and the request's replay nonce, after checking that an
 /// `APIKeyRequest` body, if any, names the same key and the caller's domain.
 fn key_scoped_write(app: &Keygate, request: &Request) -> Result<(Caller, String, ReplayNonce), Error> {
-    let caller = caller(request).ok_or_else(unauthenticated)?;
+    let (caller, nonce) = signed_write(app, request)?;
     let id = path_key_id(request)?;
     let body: ApiKeyRequest = if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
         ApiKeyRequest::default()
@@ -137,17 +135,7 @@ fn key_scoped_write(app: &Keygate, request: &Request) -> Result<(Caller, String,
         return Err(Error::InvalidArgument("api_key_id differs from the path".into()));
     }
     check_domain(&caller, body.domain_id.as_deref())?;
-    let nonce = ReplayNonce::for_request(request.headers(), body_bytes(request), app.now())
-        .ok_or_else(unauthenticated)?;
     Ok((caller, id, nonce))
-}
-
-fn path_key_id(request: &Request) -> Result<String, Error> {
-    request
-        .path_parameters_ref()
-        .and_then(|p| p.first("api_key_id"))
-        .map(str::to_owned)
-        .ok_or_else(|| Error::MissingParameter("api_key_id".into()))
 }
 
 /// A `domain_id` the request names must be the caller's own.
@@ -249,7 +237,7 @@ pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> 
 }
 
 async fn search(app: &Keygate, request: &Request, request_query: ApiKeyQuery) -> Result<Value, Error> {
-    let caller = caller(request).ok_or_else(unauthenticated)?;
+    let caller = signed_caller(request)?;
     check_domain(&caller, request_query.domain_id.as_deref())?;
     let mut query = request_query.query;
     query.and_equal("api_key_id", request_query.api_key_id);
@@ -271,7 +259,7 @@ struct ApiKeyStatQuery {
 /// `POST /identity/v1/api-keys/stat`
 pub async fn stat_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let caller = caller(&request).ok_or_else(unauthenticated)?;
+        let caller = signed_caller(&request)?;
         let body: ApiKeyStatQuery = parse_json(&request)?;
         check_domain(&caller, body.domain_id.as_deref())?;
         let documents = documents(&app.keys_of(&caller).await?);
@@ -295,10 +283,6 @@ fn respond(outcome: Result<Value, Error>) -> Response<Body> {
         Ok(body) => json_response(200, &body),
         Err(err) => error_response(&err),
     }
-}
-
-fn unauthenticated() -> Error {
-    Error::Unauthenticated("request is not signed".into())
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, Error> {
