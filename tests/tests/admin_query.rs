@@ -536,6 +536,16 @@ async fn sixty_malformed_queries_get_400_never_a_5xx() {
             "filter_or with an unknown field",
             search(json!({ "filter_or": [{ "k": "nope", "v": 1 }] })),
         ),
+        (
+            "search",
+            "timediff ending in a wide character",
+            search(json!({ "filter": [{ "k": "created_at", "v": "now-1é", "o": "timediff_lt" }] })),
+        ),
+        (
+            "search",
+            "timediff with a wide sign",
+            search(json!({ "filter": [{ "k": "created_at", "v": "now→1d", "o": "timediff_lt" }] })),
+        ),
         ("search", "sort by an unknown field", search(json!({ "sort": { "key": "nope" } }))),
         ("search", "sort desc not a bool", search(json!({ "sort": { "key": "name", "desc": "yes" } }))),
         ("search", "sort a number", search(json!({ "sort": 5 }))),

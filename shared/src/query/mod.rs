@@ -343,6 +343,10 @@ fn parse_time(text: &str) -> Option<Timestamp> {
 /// `now`, `now-1d`, `now+2h` (units s, m, h, d, w).
 fn parse_time_difference(text: &str, now: Timestamp) -> Option<Timestamp> {
     let rest = text.trim().strip_prefix("now")?;
+    // Byte-wise splitting below needs ASCII; no valid difference has anything else.
+    if !rest.is_ascii() {
+        return None;
+    }
     if rest.is_empty() {
         return Some(now);
     }
