@@ -102,3 +102,93 @@ async fn two_thousand_malformed_requests_get_4xx_answers() {
         assert!(json.is_object(), "{path}: the answer is the surface's JSON envelope");
     }
 }
+
+/// Random text over ASCII and wider characters, where byte-wise parsing goes wrong; half the
+/// time shaped like a relative time (`now-3d`) with odd signs and units.
+fn wide_text(rng: &mut StdRng) -> String {
+    if rng.random_bool(0.5) {
+        const SIGNS: &[&str] = &["-", "+", "→", "é", ""];
+        const UNITS: &[&str] = &["d", "h", "w", "é", "😀", "", "dd"];
+        let sign = SIGNS[rng.random_range(0..SIGNS.len())];
+        let unit = UNITS[rng.random_range(0..UNITS.len())];
+        return format!("now{sign}{}{unit}", rng.random_range(0..1000));
+    }
+    const PIECES: &[&str] =
+        &["now", "-", "+", "1", "d", "h", "é", "→", "😀", "2026-01-01", "T", "Z", ":", "(", "[", ".*"];
+    (0..rng.random_range(0..6)).map(|_| PIECES[rng.random_range(0..PIECES.len())]).collect()
+}
+
+fn random_value(rng: &mut StdRng) -> serde_json::Value {
+    use serde_json::json;
+    match rng.random_range(0..6) {
+        0 => json!(wide_text(rng)),
+        1 => json!(rng.random_range(-1_000_000i64..1_000_000)),
+        2 => json!((0..rng.random_range(0..3)).map(|_| wide_text(rng)).collect::<Vec<_>>()),
+        3 => json!(rng.random_bool(0.5)),
+        4 => json!(null),
+        _ => json!({ "nested": wide_text(rng) }),
+    }
+}
+
+#[tokio::test]
+async fn three_thousand_random_queries_get_200_or_400() {
+    use serde_json::json;
+    let t = TestApp::new().await;
+    for _ in 0..5 {
+        t.registered_key(10, TimeDelta::days(1)).await;
+    }
+    const OPERATORS: &[&str] = &[
+        "eq",
+        "not",
+        "lt",
+        "lte",
+        "gt",
+        "gte",
+        "exists",
+        "contain",
+        "not_contain",
+        "in",
+        "not_in",
+        "contain_in",
+        "not_contain_in",
+        "regex",
+        "regex_in",
+        "datetime_lt",
+        "datetime_lte",
+        "datetime_gt",
+        "datetime_gte",
+        "timediff_lt",
+        "timediff_lte",
+        "timediff_gt",
+        "timediff_gte",
+        "nope",
+    ];
+    const FIELDS: &[&str] =
+        &["name", "state", "scope", "max_total_usage", "created_at", "expires_at", "nope"];
+    const AGGREGATES: &[&str] =
+        &["count", "sum", "average", "max", "min", "first", "last", "push", "add_to_set"];
+    let mut rng = StdRng::seed_from_u64(0x0071_7565_7279);
+    for round in 0..3000 {
+        let field = FIELDS[rng.random_range(0..FIELDS.len())];
+        let condition = json!({ "k": field, "v": random_value(&mut rng), "o": OPERATORS[rng.random_range(0..OPERATORS.len())] });
+        let (path, body) = if round % 3 == 0 {
+            let stage = json!({ "group": {
+                "keys": [{ "key": FIELDS[rng.random_range(0..FIELDS.len())], "name": "k" }],
+                "fields": [{ "key": field, "name": "v", "operator": AGGREGATES[rng.random_range(0..AGGREGATES.len())] }],
+            }});
+            (
+                "/identity/v1/api-keys/stat",
+                json!({ "query": { "filter": [condition], "aggregate": [stage] } }),
+            )
+        } else {
+            let sort =
+                json!({ "key": FIELDS[rng.random_range(0..FIELDS.len())], "desc": rng.random_bool(0.5) });
+            (
+                "/identity/v1/api-keys/search",
+                json!({ "query": { "filter_or": [condition], "sort": sort, "keyword": wide_text(&mut rng) } }),
+            )
+        };
+        let (status, answer, _) = t.send(t.admin(Method::Post, path, &body.to_string(), false)).await;
+        assert!(status == 200 || status == 400, "{status} {answer} for {body}");
+    }
+}
