@@ -98,31 +98,6 @@ impl DynamoStore {
         (PK.to_owned(), s(key_pk(id)))
     }
 
-    /// The update that consumes one unit of a key under `condition`.
-    fn consume_unit(&self, id: &ApiKeyId, condition: &str, now: Timestamp) -> Update {
-        Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(key_pk(id)))
-            .condition_expression(condition)
-            .update_expression(CONSUME_UNIT)
-            .set_expression_attribute_names(Some(names(&[
-                ("#state", STATE),
-                ("#registered", REGISTERED_AT),
-                ("#expires", EXPIRES_AT),
-                ("#remaining", REMAINING),
-                ("#last_accessed", LAST_ACCESSED_AT),
-            ])))
-            .set_expression_attribute_values(Some(values(&[
-                (":enabled", s("ENABLED")),
-                (":now", millis(now)),
-                (":zero", n(0)),
-                (":one", n(1)),
-            ])))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("complete update")
-    }
-
     /// Reads up to [`BATCH_GET_LIMIT`] keys, asking again for any DynamoDB left unprocessed.
     async fn batch_get(&self, pks: &[AttributeValue]) -> Result<Vec<ApiKey>, StoreError> {
         let keys: Vec<Item> = pks.iter().map(|pk| Item::from([(PK.to_owned(), pk.clone())])).collect();
@@ -197,6 +172,51 @@ impl DynamoStore {
             .expression_attribute_values(":now", millis(now))
             .build()
             .expect("complete put")
+    }
+}
+
+/// Condition, names and values of consuming one unit: the key must be mintable and, when a secret
+/// is presented (the token route), hold it.
+struct ConsumeUnit {
+    condition: String,
+    names: std::collections::HashMap<String, String>,
+    values: Item,
+}
+
+impl ConsumeUnit {
+    fn new(secret: Option<&SecretHash>, now: Timestamp) -> Self {
+        let mut names = names(&[
+            ("#state", STATE),
+            ("#registered", REGISTERED_AT),
+            ("#expires", EXPIRES_AT),
+            ("#remaining", REMAINING),
+            ("#last_accessed", LAST_ACCESSED_AT),
+        ]);
+        let mut values =
+            values(&[(":enabled", s("ENABLED")), (":now", millis(now)), (":zero", n(0)), (":one", n(1))]);
+        let condition = match secret {
+            Some(secret) => {
+                names.extend(self::names(&[("#primary", PRIMARY_HASH), ("#secondary", SECONDARY_HASH)]));
+                values.insert(":secret".to_owned(), s(secret.as_str()));
+                format!("{MINTABLE} AND {SECRET_MATCHES}")
+            }
+            None => MINTABLE.to_owned(),
+        };
+        Self { condition, names, values }
+    }
+}
+
+/// The key as an `UpdateItem` with `ALL_NEW` left it, or why its condition failed.
+fn updated_key<R: std::fmt::Debug>(
+    outcome: Result<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput, SdkError<UpdateItemError, R>>,
+    operation: &str,
+) -> Result<ApiKey, WriteError> {
+    match outcome {
+        Ok(output) => Ok(key_from_item(output.attributes().unwrap_or(&Item::new()))?),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => Err(rejected(e.item())?),
+            _ => Err(unavailable(operation)(err).into()),
+        },
     }
 }
 
@@ -405,13 +425,7 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match outcome {
-            Ok(output) => Ok(key_from_item(output.attributes().unwrap_or(&Item::new()))?),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Err(rejected(e.item())?),
-                _ => Err(unavailable("register key")(err).into()),
-            },
-        }
+        updated_key(outcome, "register key")
     }
 
     async fn consume_for_token(
@@ -420,21 +434,17 @@ impl Store for DynamoStore {
         secret: &SecretHash,
         now: Timestamp,
     ) -> Result<ApiKey, WriteError> {
-        let update = self.consume_unit(id, &format!("{MINTABLE} AND {SECRET_MATCHES}"), now);
-        let mut attribute_names = update.expression_attribute_names().cloned().unwrap_or_default();
-        attribute_names.extend(names(&[("#primary", PRIMARY_HASH), ("#secondary", SECONDARY_HASH)]));
-        let mut attribute_values = update.expression_attribute_values().cloned().unwrap_or_default();
-        attribute_values.insert(":secret".to_owned(), s(secret.as_str()));
+        let consume = ConsumeUnit::new(Some(secret), now);
         let outcome = send_once_applied(
             || {
                 self.client
                     .update_item()
                     .table_name(&self.table)
-                    .set_key(Some(update.key().clone()))
-                    .set_condition_expression(update.condition_expression().map(str::to_owned))
-                    .update_expression(update.update_expression())
-                    .set_expression_attribute_names(Some(attribute_names.clone()))
-                    .set_expression_attribute_values(Some(attribute_values.clone()))
+                    .key(PK, s(key_pk(id)))
+                    .condition_expression(&consume.condition)
+                    .update_expression(CONSUME_UNIT)
+                    .set_expression_attribute_names(Some(consume.names.clone()))
+                    .set_expression_attribute_values(Some(consume.values.clone()))
                     .return_values(ReturnValue::AllNew)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .customize()
@@ -444,13 +454,7 @@ impl Store for DynamoStore {
             not_applied,
         )
         .await;
-        match outcome {
-            Ok(output) => Ok(key_from_item(output.attributes().unwrap_or(&Item::new()))?),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => Err(rejected(e.item())?),
-                _ => Err(unavailable("consume for token")(err).into()),
-            },
-        }
+        updated_key(outcome, "consume for token")
     }
 
     async fn consume_for_refresh(
@@ -469,10 +473,21 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", millis(now))
             .build()
             .expect("complete condition check");
+        let consume = ConsumeUnit::new(None, now);
+        let consume_unit = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(key_pk(id)))
+            .condition_expression(consume.condition)
+            .update_expression(CONSUME_UNIT)
+            .set_expression_attribute_names(Some(consume.names))
+            .set_expression_attribute_values(Some(consume.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("complete update");
         let items = vec![
             TransactWriteItem::builder().put(put_marker).build(),
             TransactWriteItem::builder().condition_check(family_not_revoked).build(),
-            TransactWriteItem::builder().update(self.consume_unit(id, MINTABLE, now)).build(),
+            TransactWriteItem::builder().update(consume_unit).build(),
         ];
         let cancellation_reasons = |err: &SdkError<_, _>| match err {
             SdkError::ServiceError(context) => match context.err() {
