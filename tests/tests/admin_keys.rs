@@ -211,3 +211,30 @@ async fn wrong_methods_on_key_routes_answer_405() {
     let (status, body, _) = t.send(t.admin(Method::Post, &key_path(&created, ""), "", false)).await;
     assert_eq!((status, body), (405, spaceone_error("ERROR_METHOD_NOT_ALLOWED", "method not allowed")));
 }
+
+#[tokio::test]
+async fn every_admin_route_answers_500_in_its_envelope_when_the_store_is_down() {
+    let t = TestApp::with(&Settings::new(), std::sync::Arc::new(UnavailableStore));
+    let id = "api-key-0123456789ab";
+    let spaceone = spaceone_error("ERROR_INTERNAL_API", "internal error");
+    let ncp = json!({ "error": { "errorCode": "500", "message": "internal error" } });
+    let cases = [
+        (Method::Get, format!("/identity/v1/api-key/{id}"), "", &spaceone),
+        (Method::Put, format!("/identity/v1/api-key/{id}/enable"), "", &spaceone),
+        (Method::Put, format!("/identity/v1/api-key/{id}/disable"), "", &spaceone),
+        (Method::Delete, format!("/identity/v1/api-key/{id}"), "", &spaceone),
+        (Method::Get, "/identity/v1/api-keys".to_owned(), "", &spaceone),
+        (Method::Post, "/identity/v1/api-keys/search".to_owned(), "{}", &spaceone),
+        (Method::Post, "/identity/v1/api-keys/stat".to_owned(), r#"{"query":{}}"#, &spaceone),
+        (Method::Post, "/api/v1/api-keys".to_owned(), r#"{"apiKeyName":"n"}"#, &ncp),
+        (Method::Get, "/api/v1/api-keys".to_owned(), "", &ncp),
+        (Method::Get, format!("/api/v1/api-keys/{id}"), "", &ncp),
+        (Method::Put, format!("/api/v1/api-keys/{id}"), r#"{"isEnabled":false}"#, &ncp),
+        (Method::Patch, format!("/api/v1/api-keys/{id}"), r#"{"keyType":"PRIMARY"}"#, &ncp),
+        (Method::Delete, format!("/api/v1/api-keys/{id}"), "", &ncp),
+    ];
+    for (method, path, body, expected) in cases {
+        let (status, json, _) = t.send(t.admin(method, &path, body, false)).await;
+        assert_eq!((status, &json), (500, expected), "{method:?} {path}");
+    }
+}
