@@ -271,3 +271,18 @@ async fn the_cli_runs_every_admin_operation() {
     let refused = key_command(&server, dir, &["list", "--query", "{not json"]).unwrap_err();
     assert!(refused.contains("--query is not JSON"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_body_beyond_what_the_server_reads_is_a_400_in_the_routes_envelope() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = start(data_dir.path());
+    let http = reqwest::Client::new();
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (status, body) = call(http.post(format!("{}/v1/key/regist", server.url)).body(huge.clone())).await;
+    assert_eq!((status, body), (400, json!({ "result": { "error": "Bad request", "code": "bad_request" } })));
+    let (status, body) = call(http.post(format!("{}/identity/v1/api-keys", server.url)).body(huge)).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({ "error": { "code": "ERROR_INVALID_ARGUMENT", "message": "body is too large" } }))
+    );
+}

@@ -97,3 +97,56 @@ impl Config {
         Ok(Self { pepper, tokens, credentials, key_defaults })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup_with(overrides: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pem = SigningAlgorithm::EdDsa.generate_pem();
+        let overrides: Vec<(String, String)> =
+            overrides.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Config::from_lookup(move |name| {
+            if let Some((_, value)) = overrides.iter().find(|(k, _)| k == name) {
+                return (!value.is_empty()).then(|| value.clone());
+            }
+            match name {
+                PEPPER => Some("a-pepper-of-enough-bytes".into()),
+                SIGNING_KEY => Some(pem.clone()),
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_secrets_are_given() {
+        let config = lookup_with(&[]).unwrap();
+        assert_eq!(config.key_defaults.max_total_usage, 10_000);
+        assert_eq!(config.key_defaults.validity_seconds, 365 * 24 * 3600);
+        assert!(config.credentials.is_empty());
+        assert_eq!(
+            (config.tokens.ttl().num_seconds(), config.tokens.refresh_grace().num_seconds()),
+            (300, 600)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_bad_setting_fails_the_start_with_its_name() {
+        let cases = [
+            (PEPPER, "", "KEYGATE_PEPPER is not set"),
+            (PEPPER, "short", "KEYGATE_PEPPER needs at least 16 bytes"),
+            (SIGNING_KEY, "", "KEYGATE_SIGNING_KEY is not set"),
+            (SIGNING_KEY, "not a pem", "signing key is not a PKCS#8 PEM"),
+            (JWT_ALG, "HS256", "KEYGATE_JWT_ALG must be EdDSA or ES256"),
+            (JWT_ALG, "ES256", "signing key is not a PKCS#8 PEM for Es256"),
+            (TOKEN_TTL_SECONDS, "0", "KEYGATE_TOKEN_TTL_SECONDS is out of range"),
+            (REFRESH_GRACE_SECONDS, "soon", "KEYGATE_REFRESH_GRACE_SECONDS is not a whole number"),
+            (DEFAULT_MAX_TOTAL_USAGE, "3000000000", "KEYGATE_DEFAULT_MAX_TOTAL_USAGE is out of range"),
+            (ADMIN_CREDENTIALS, "{}", "KEYGATE_ADMIN_CREDENTIALS is not a credential list"),
+        ];
+        for (name, value, expected) in cases {
+            let message = lookup_with(&[(name, value)]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(expected), "{name}={value:?}: {message:?}");
+        }
+    }
+}
