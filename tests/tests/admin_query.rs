@@ -538,6 +538,18 @@ async fn sixty_malformed_queries_get_400_never_a_5xx() {
         ),
         (
             "search",
+            "timediff with a negative count",
+            search(
+                json!({ "filter": [{ "k": "created_at", "v": "now+-9999999999999999w", "o": "timediff_gt" }] }),
+            ),
+        ),
+        (
+            "search",
+            "regex_in with 33 patterns",
+            search(json!({ "filter": [{ "k": "name", "v": vec!["a"; 33], "o": "regex_in" }] })),
+        ),
+        (
+            "search",
             "timediff ending in a wide character",
             search(json!({ "filter": [{ "k": "created_at", "v": "now-1é", "o": "timediff_lt" }] })),
         ),

@@ -46,8 +46,10 @@ impl Schema {
 }
 
 pub const MAX_PAGE_LIMIT: u64 = 1000;
-/// Keeps a hostile pattern from costing more than a bounded automaton.
+/// Keeps a hostile pattern from costing more than a bounded automaton...
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// ...and a query from compiling many of them.
+const MAX_PATTERNS: usize = 32;
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidArgument(message.into())
@@ -356,6 +358,9 @@ fn parse_time_difference(text: &str, now: Timestamp) -> Option<Timestamp> {
         _ => return None,
     };
     let (digits, unit) = amount.split_at(amount.len().checked_sub(1)?);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: i64 = digits.parse().ok().filter(|n| *n <= 100_000)?;
     let delta = match unit {
         "s" => TimeDelta::seconds(n),
@@ -415,7 +420,11 @@ impl Test {
             }
             "regex" => Operation::Regex(vec![regex(&text_of(v, o)?)?]),
             "regex_in" => {
-                Operation::Regex(texts_of(v, o)?.iter().map(|p| regex(p)).collect::<Result<_, _>>()?)
+                let patterns = texts_of(v, o)?;
+                if patterns.len() > MAX_PATTERNS {
+                    return Err(invalid(format!("regex_in takes at most {MAX_PATTERNS} patterns")));
+                }
+                Operation::Regex(patterns.iter().map(|p| regex(p)).collect::<Result<_, _>>()?)
             }
             datetime if datetime.starts_with("datetime_") => {
                 time_field()?;
