@@ -257,7 +257,11 @@ impl TokenService {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
             .map_err(|_| TokenError::Rejected)?
             .claims;
-        if now.timestamp() > claims.exp.saturating_add(self.refresh_grace.num_seconds()) {
+        // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
+        // that instant, and a token accepted after it could be refreshed a second time unnoticed.
+        let refreshable_until =
+            claims.exp.saturating_add(self.refresh_grace.num_seconds()).saturating_mul(1000);
+        if now.timestamp_millis() >= refreshable_until {
             return Err(TokenError::Rejected);
         }
         Ok(claims)
@@ -280,6 +284,7 @@ mod tests {
     use crate::model::{ApiKeyId, KeyState, StoredSecret, now};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use chrono::DateTime;
 
     fn service(algorithm: SigningAlgorithm) -> TokenService {
         let keys = SigningKeys::from_pems(algorithm, &algorithm.generate_pem(), None).unwrap();
@@ -352,6 +357,20 @@ mod tests {
         let past_grace = now() + TimeDelta::seconds(300 + 602);
         assert!(service.verify_for_refresh(&issued.access_token, in_grace).is_ok());
         assert_eq!(service.verify_for_refresh(&issued.access_token, past_grace), Err(TokenError::Rejected));
+    }
+
+    #[test]
+    fn refresh_ends_at_the_instant_the_single_use_marker_lapses() {
+        let service = service(SigningAlgorithm::EdDsa);
+        let issued = service.mint(&subject(TimeDelta::days(1)), None, now()).unwrap();
+        let lapse = DateTime::from_timestamp(issued.claims.exp + 600, 0).unwrap();
+        assert!(service.verify_for_refresh(&issued.access_token, lapse - TimeDelta::milliseconds(1)).is_ok());
+        assert_eq!(service.verify_for_refresh(&issued.access_token, lapse), Err(TokenError::Rejected));
+        let half_a_second_later = lapse + TimeDelta::milliseconds(500);
+        assert_eq!(
+            service.verify_for_refresh(&issued.access_token, half_a_second_later),
+            Err(TokenError::Rejected)
+        );
     }
 
     #[test]
