@@ -152,8 +152,21 @@ impl ReplayNonce {
         let mut digest = Sha256::new();
         digest.update(signature.as_bytes());
         digest.update(b"\n");
-        digest.update(Sha256::digest(body));
+        digest.update(Sha256::digest(canonical_body(body)));
         Some(Self { id: hex::encode(digest.finalize()), expires_at: now + MAX_SKEW * 2 })
+    }
+}
+
+/// The body as the handlers understand it, so a replay cannot pass as a new request by changing
+/// only what they ignore: JSON is re-serialised (white space and key order fall away), a blank
+/// body is empty, anything else stays as it is (and is refused by the handler anyway).
+fn canonical_body(body: &[u8]) -> Vec<u8> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Vec::new();
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => json.to_string().into_bytes(),
+        Err(_) => body.to_vec(),
     }
 }
 
@@ -266,6 +279,20 @@ mod tests {
             Credentials::default().verify("POST", PATH, &signed_headers(EXPECTED, TIMESTAMP), now),
             Err(SignatureError::UnknownAccessKey)
         );
+    }
+
+    #[test]
+    fn bodies_that_mean_the_same_share_a_nonce() {
+        let headers = signed_headers(EXPECTED, TIMESTAMP);
+        let now = at(1764000000000);
+        let nonce = |body: &[u8]| ReplayNonce::for_request(&headers, body, now).unwrap().id;
+        assert_eq!(nonce(b""), nonce(b"\n  "), "blank bodies");
+        assert_eq!(
+            nonce(br#"{"a":1,"b":[2]}"#),
+            nonce(b"{ \"b\": [2],\n \"a\": 1 } "),
+            "white space and key order"
+        );
+        assert_ne!(nonce(br#"{"a":1}"#), nonce(br#"{"a":2}"#));
     }
 
     #[test]
