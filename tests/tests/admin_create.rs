@@ -242,10 +242,18 @@ async fn create_accepts_a_signed_request_once() {
     let replay = request.clone();
     assert_eq!(t.send(request).await.0, 200);
     t.clock.advance(TimeDelta::seconds(30));
-    let (status, json, _) = t.send(replay).await;
+    let (status, json, _) = t.send(replay.clone()).await;
     assert_eq!(
         (status, json),
         (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once"))
+    );
+    let mut padded = replay;
+    *padded.body_mut() = lambda_http::Body::Text(format!(" {body}\n"));
+    let (status, json, _) = t.send(padded).await;
+    assert_eq!(
+        (status, json),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once")),
+        "the same body re-spaced is the same request"
     );
 }
 

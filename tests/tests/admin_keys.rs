@@ -152,10 +152,18 @@ async fn key_routes_answer_401_to_unsigned_and_replayed_requests() {
     let replay = disable.clone();
     assert_eq!(t.send(disable).await.0, 200);
     assert_eq!(t.send(t.admin(Method::Put, &key_path(&created, "/enable"), "", false)).await.0, 200);
-    let (status, body, _) = t.send(replay).await;
+    let (status, body, _) = t.send(replay.clone()).await;
     assert_eq!(
         (status, body),
         (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once"))
+    );
+    let mut blank_body = replay;
+    *blank_body.body_mut() = lambda_http::Body::Text("\n".into());
+    let (status, body, _) = t.send(blank_body).await;
+    assert_eq!(
+        (status, body),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once")),
+        "a blank body is the same request"
     );
     assert_eq!(status_of_token(&t, &created).await, 200, "the replayed disable changed nothing");
 }
