@@ -153,7 +153,7 @@ impl Keygate {
                 // Every token of the family expires within one lifetime from now, and can be
                 // refreshed for one grace after that: the revocation need not outlive them.
                 let until = now + self.tokens.ttl() + grace;
-                self.store.revoke_family(&claims.fam, until).await?;
+                self.store.revoke_family(&claims.fam, until, now).await?;
                 tracing::warn!(api_key_id = %id, "refresh token reused; family revoked");
                 Err(Error::TokenReused)
             }

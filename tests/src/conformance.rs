@@ -205,7 +205,7 @@ pub async fn refresh_is_refused_for_a_revoked_family(store: Arc<dyn Store>) {
     let now = Clock::default().now();
     let f = fixture(now, 5);
     put(&store, &f.key).await;
-    store.revoke_family("fam-2", now + TimeDelta::minutes(15)).await.unwrap();
+    store.revoke_family("fam-2", now + TimeDelta::minutes(15), now).await.unwrap();
     let outcome = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-2", "fam-2", now), now).await;
     assert!(matches!(outcome, Err(WriteError::FamilyRevoked)), "{outcome:?}");
     assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 5);
@@ -233,7 +233,7 @@ pub async fn markers_and_revocations_lapse_after_their_time(store: Arc<dyn Store
     let f = fixture(now, 5);
     put(&store, &f.key).await;
     store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", now), now).await.unwrap();
-    store.revoke_family("fam-6", now + TimeDelta::minutes(15)).await.unwrap();
+    store.revoke_family("fam-6", now + TimeDelta::minutes(15), now).await.unwrap();
     let later = now + TimeDelta::minutes(16);
     assert!(
         store.consume_for_refresh(&f.key.api_key_id, &marker("jti-5", "fam-5", later), later).await.is_ok()
@@ -330,6 +330,34 @@ pub async fn delete_removes_a_key_of_the_domain_once_per_nonce(store: Arc<dyn St
     assert!(matches!(gone, Err(WriteError::Rejected(None))), "a deleted key mints nothing");
 }
 
+/// Many lapsed markers later, a live one still counts (the embedded store sweeps lapsed entries).
+pub async fn sweeping_lapsed_markers_keeps_live_ones(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5000);
+    put(&store, &f.key).await;
+    let live =
+        RefreshMarker { jti: "live".into(), family: "fam-live".into(), expires_at: now + TimeDelta::days(1) };
+    store.consume_for_refresh(&f.key.api_key_id, &live, now).await.unwrap();
+    for n in 0..1100 {
+        let at = now + TimeDelta::seconds(n);
+        let short = RefreshMarker {
+            jti: format!("short-{n}"),
+            family: format!("f-{n}"),
+            expires_at: at + TimeDelta::milliseconds(1),
+        };
+        store.consume_for_refresh(&f.key.api_key_id, &short, at).await.unwrap();
+    }
+    let later = now + TimeDelta::hours(1);
+    let again = store.consume_for_refresh(&f.key.api_key_id, &live, later).await;
+    assert!(matches!(again, Err(WriteError::TokenReused)), "{again:?}");
+    let lapsed = RefreshMarker {
+        jti: "short-0".into(),
+        family: "f-0".into(),
+        expires_at: later + TimeDelta::minutes(1),
+    };
+    assert!(store.consume_for_refresh(&f.key.api_key_id, &lapsed, later).await.is_ok());
+}
+
 /// One `#[tokio::test]` per case for the store `$make` builds.
 #[macro_export]
 macro_rules! store_conformance {
@@ -351,6 +379,7 @@ macro_rules! store_conformance {
             change_applies_to_a_key_of_the_domain_once_per_nonce,
             change_refuses_another_domains_or_a_missing_key,
             delete_removes_a_key_of_the_domain_once_per_nonce,
+            sweeping_lapsed_markers_keeps_live_ones,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -308,7 +308,7 @@ impl Store for UnavailableStore {
     ) -> Result<(), WriteError> {
         Err(down().into())
     }
-    async fn revoke_family(&self, _: &str, _: Timestamp) -> Result<(), StoreError> {
+    async fn revoke_family(&self, _: &str, _: Timestamp, _: Timestamp) -> Result<(), StoreError> {
         Err(down())
     }
 }

@@ -15,9 +15,34 @@ use crate::signature::ReplayNonce;
 struct Tables {
     keys: HashMap<ApiKeyId, ApiKey>,
     /// jti → the time the marker may be dropped.
-    refresh_markers: HashMap<String, Timestamp>,
-    revoked_families: HashMap<String, Timestamp>,
-    nonces: HashMap<String, Timestamp>,
+    refresh_markers: Lapsing,
+    revoked_families: Lapsing,
+    nonces: Lapsing,
+}
+
+/// Entries that count only until their time, dropped in sweeps as DynamoDB's TTL drops items, so
+/// a long-running local server does not grow with every refresh and admin write.
+#[derive(Default)]
+struct Lapsing {
+    entries: HashMap<String, Timestamp>,
+    sweep_at_len: usize,
+}
+
+impl Lapsing {
+    const FIRST_SWEEP: usize = 1024;
+
+    fn get(&self, id: &str) -> Option<&Timestamp> {
+        self.entries.get(id)
+    }
+
+    /// Inserts an entry; once the map has doubled since the last sweep, drops what has lapsed.
+    fn insert(&mut self, id: String, lapses_at: Timestamp, now: Timestamp) {
+        self.entries.insert(id, lapses_at);
+        if self.entries.len() >= self.sweep_at_len.max(Self::FIRST_SWEEP) {
+            self.entries.retain(|_, at| *at > now);
+            self.sweep_at_len = self.entries.len() * 2;
+        }
+    }
 }
 
 /// Expired entries count as absent, as items past their TTL must on DynamoDB (its TTL deletes
@@ -74,7 +99,7 @@ impl Store for MemoryStore {
             return Err(WriteError::AlreadyExists);
         }
         if let Some(nonce) = nonce {
-            tables.nonces.insert(nonce.id.clone(), nonce.expires_at);
+            tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
         }
         tables.keys.insert(key.api_key_id.clone(), key.clone());
         Ok(())
@@ -131,7 +156,7 @@ impl Store for MemoryStore {
             other => return Err(WriteError::Rejected(other.map(|k| Box::new(k.clone())))),
         };
         key.consume_unit(now);
-        tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at);
+        tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at, now);
         Ok(())
     }
 
@@ -153,7 +178,7 @@ impl Store for MemoryStore {
         };
         key.apply(change);
         let key = key.clone();
-        tables.nonces.insert(nonce.id.clone(), nonce.expires_at);
+        tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
         Ok(key)
     }
 
@@ -172,12 +197,17 @@ impl Store for MemoryStore {
             return Err(WriteError::Rejected(None));
         }
         tables.keys.remove(id);
-        tables.nonces.insert(nonce.id.clone(), nonce.expires_at);
+        tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
         Ok(())
     }
 
-    async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError> {
-        self.tables().revoked_families.insert(family.to_owned(), expires_at);
+    async fn revoke_family(
+        &self,
+        family: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.tables().revoked_families.insert(family.to_owned(), expires_at, now);
         Ok(())
     }
 }

@@ -124,5 +124,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(), WriteError>;
 
     /// Revokes a token family until `expires_at`, when no token of it can be refreshed anyway.
-    async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError>;
+    async fn revoke_family(
+        &self,
+        family: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 }

@@ -596,7 +596,13 @@ impl Store for DynamoStore {
             "change key",
         )
         .await?;
-        self.get_key(id).await?.ok_or(WriteError::Rejected(None))
+        // Deleted between the two requests: the change was applied, so "not found" would mislead.
+        self.get_key(id).await?.ok_or_else(|| {
+            StoreError::Unavailable(
+                "change key: applied, but the key was deleted before it was read back".into(),
+            )
+            .into()
+        })
     }
 
     async fn delete_key(
@@ -619,7 +625,12 @@ impl Store for DynamoStore {
             .await
     }
 
-    async fn revoke_family(&self, family: &str, expires_at: Timestamp) -> Result<(), StoreError> {
+    async fn revoke_family(
+        &self,
+        family: &str,
+        expires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
