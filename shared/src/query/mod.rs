@@ -173,10 +173,7 @@ impl Query {
         now: Timestamp,
     ) -> Result<QueryResult, Error> {
         let filter = Filter::compile(&self.filter, &self.filter_or, schema, now)?;
-        let sort = self.sort.as_ref().map(Sort::keys).unwrap_or_default();
-        for key in &sort {
-            known(schema, &key.key)?;
-        }
+        let sort = self.sort.as_ref().map(|sort| check_sort(schema, sort)).transpose()?.unwrap_or_default();
         for field in &self.only {
             if field != "api_key" {
                 known(schema, field)?;
@@ -225,7 +222,7 @@ fn has_keyword(doc: &Document, fields: &[&str], word: &str) -> bool {
 }
 
 /// Orders JSON values: absent and empty first, then numbers, then text.
-pub fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     fn rank(v: Option<&Value>) -> u8 {
         match v {
             None | Some(Value::Null) => 0,
@@ -249,7 +246,7 @@ pub fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
-pub fn sort_documents(documents: &mut [Document], keys: &[SortKey]) {
+pub(crate) fn sort_documents(documents: &mut [Document], keys: &[SortKey]) {
     documents.sort_by(|a, b| {
         keys.iter()
             .map(|key| {
@@ -261,7 +258,7 @@ pub fn sort_documents(documents: &mut [Document], keys: &[SortKey]) {
     });
 }
 
-pub fn check_sort(schema: &Schema, sort: &Sort) -> Result<Vec<SortKey>, Error> {
+pub(crate) fn check_sort(schema: &Schema, sort: &Sort) -> Result<Vec<SortKey>, Error> {
     let keys = sort.keys();
     for key in &keys {
         known(schema, &key.key)?;
