@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -24,8 +24,11 @@ use tracing::Instrument;
 
 use crate::data_dir::{self, DataDir};
 
-/// The server reads at most this much of a body; handlers refuse anything over 64 KiB anyway.
+/// The server keeps at most this much of a body; handlers refuse anything over 64 KiB anyway.
 const MAX_READ_BYTES: usize = 1024 * 1024;
+/// Past that it reads on and discards up to here before answering, so a client still writing its
+/// body gets the 400 rather than a reset connection; a body beyond this is cut off.
+const MAX_DISCARD_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -100,18 +103,32 @@ async fn serve_one(
     );
     async move {
         let (parts, body) = request.into_parts();
-        let response = match Limited::new(body, MAX_READ_BYTES).collect().await {
-            Ok(collected) => {
-                let request = to_lambda_request(parts, collected.to_bytes(), request_id);
-                router::dispatch(&app, request).await
-            }
-            Err(_) => router::body_too_large(parts.uri.path()),
+        let response = match read_body(body).await {
+            Some(bytes) => router::dispatch(&app, to_lambda_request(parts, bytes, request_id)).await,
+            None => router::body_too_large(parts.uri.path()),
         };
         tracing::info!(status = response.status().as_u16(), "served");
         Ok(from_lambda_response(response))
     }
     .instrument(span)
     .await
+}
+
+/// The body, or `None` when it is larger than [`MAX_READ_BYTES`] or broken off.
+async fn read_body(mut body: Incoming) -> Option<Bytes> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.ok()?.into_data() else { continue };
+        seen += data.len();
+        if seen > MAX_DISCARD_BYTES {
+            return None;
+        }
+        if seen <= MAX_READ_BYTES {
+            kept.extend_from_slice(&data);
+        }
+    }
+    (seen <= MAX_READ_BYTES).then(|| Bytes::from(kept))
 }
 
 fn to_lambda_request(
