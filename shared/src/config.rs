@@ -81,8 +81,14 @@ impl Config {
         );
 
         let credentials = match lookup(ADMIN_CREDENTIALS) {
-            Some(json) => Credentials::from_json(&json)
-                .map_err(|e| ConfigError(format!("{ADMIN_CREDENTIALS} is not a credential list: {e}")))?,
+            // serde's message may quote the value, which holds secrets: give only where it failed.
+            Some(json) => Credentials::from_json(&json).map_err(|e| {
+                ConfigError(format!(
+                    "{ADMIN_CREDENTIALS} is not a credential list (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?,
             None => Credentials::default(),
         };
 
@@ -143,10 +149,12 @@ mod tests {
             (REFRESH_GRACE_SECONDS, "soon", "KEYGATE_REFRESH_GRACE_SECONDS is not a whole number"),
             (DEFAULT_MAX_TOTAL_USAGE, "3000000000", "KEYGATE_DEFAULT_MAX_TOTAL_USAGE is out of range"),
             (ADMIN_CREDENTIALS, "{}", "KEYGATE_ADMIN_CREDENTIALS is not a credential list"),
+            (ADMIN_CREDENTIALS, r#""[{\"secret_key\":\"s3cr3t\"}]""#, "(line 1, column"),
         ];
         for (name, value, expected) in cases {
             let message = lookup_with(&[(name, value)]).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(message.contains(expected), "{name}={value:?}: {message:?}");
+            assert!(!message.contains("s3cr3t"), "a secret in the message: {message}");
         }
     }
 }

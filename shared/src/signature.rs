@@ -167,6 +167,10 @@ fn canonical_body(body: &[u8]) -> Vec<u8> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Vec::new();
     }
+    // A body this large is refused by the handler; it is not worth parsing here.
+    if body.len() > crate::http::MAX_BODY_BYTES {
+        return body.to_vec();
+    }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(json) => json.to_string().into_bytes(),
         Err(_) => body.to_vec(),

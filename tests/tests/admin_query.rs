@@ -545,6 +545,20 @@ async fn sixty_malformed_queries_get_400_never_a_5xx() {
         ),
         (
             "search",
+            "33 regex conditions in one query",
+            search(
+                json!({ "filter": (0..33).map(|_| json!({ "k": "name", "v": "\\w{20}", "o": "regex" })).collect::<Vec<_>>() }),
+            ),
+        ),
+        (
+            "search",
+            "regexes split between filter and filter_or",
+            search(
+                json!({ "filter": [{ "k": "name", "v": vec!["a"; 20], "o": "regex_in" }], "filter_or": [{ "k": "name", "v": vec!["b"; 20], "o": "regex_in" }] }),
+            ),
+        ),
+        (
+            "search",
             "regex_in with 33 patterns",
             search(json!({ "filter": [{ "k": "name", "v": vec!["a"; 33], "o": "regex_in" }] })),
         ),

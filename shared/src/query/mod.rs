@@ -47,8 +47,8 @@ impl Schema {
 
 pub const MAX_PAGE_LIMIT: u64 = 1000;
 /// Keeps a hostile pattern from costing more than a bounded automaton...
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-/// ...and a query from compiling many of them.
+const REGEX_SIZE_LIMIT: usize = 1 << 16;
+/// ...and a query (all its conditions together) from compiling many of them.
 const MAX_PATTERNS: usize = 32;
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -282,7 +282,20 @@ impl Filter {
         let compile = |conditions: &[Condition]| {
             conditions.iter().map(|c| Test::compile(c, schema, now)).collect::<Result<Vec<_>, _>>()
         };
-        Ok(Self { all: compile(all)?, any: compile(any)? })
+        let filter = Self { all: compile(all)?, any: compile(any)? };
+        let patterns: usize = filter
+            .all
+            .iter()
+            .chain(&filter.any)
+            .map(|test| match &test.operation {
+                Operation::Regex(patterns) => patterns.len(),
+                _ => 0,
+            })
+            .sum();
+        if patterns > MAX_PATTERNS {
+            return Err(invalid(format!("a query takes at most {MAX_PATTERNS} regular expressions")));
+        }
+        Ok(filter)
     }
 
     pub fn matches(&self, doc: &Document) -> bool {
