@@ -142,7 +142,8 @@ fn signature_header(headers: &HeaderMap) -> Result<&str, SignatureError> {
 
 /// The identity of one signed state-changing request: its signature and the hash of its body
 /// (NCP's string to sign does not cover the body, so two bodies signed in the same millisecond
-/// are two requests). Stored with a time to live just past the signature's validity window.
+/// are two requests), or its signature alone on routes whose body changes nothing. Stored with a
+/// time to live just past the signature's validity window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayNonce {
     pub id: String,
@@ -172,8 +173,20 @@ fn canonical_body(body: &[u8]) -> Vec<u8> {
         return body.to_vec();
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => json.to_string().into_bytes(),
+        Ok(json) => without_nulls(json).to_string().into_bytes(),
         Err(_) => body.to_vec(),
+    }
+}
+
+/// A `null` field means what an absent one means to every handler.
+fn without_nulls(json: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match json {
+        Value::Object(fields) => Value::Object(
+            fields.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
     }
 }
 

@@ -281,8 +281,17 @@ async fn ncp_routes_answer_401_404_and_405() {
     let rename = t.admin(Method::Put, &path, r#"{"apiKeyName":"renamed"}"#, false);
     let replay = rename.clone();
     assert_eq!(t.send(rename).await.0, 200);
-    let (status, body, _) = t.send(replay).await;
+    let (status, body, _) = t.send(replay.clone()).await;
     assert_eq!((status, body), (401, ncp_error(401, "request already accepted once")));
+    let mut with_nulls = replay;
+    *with_nulls.body_mut() =
+        lambda_http::Body::Text(r#"{"apiKeyName":"renamed","apiKeyDescription":null}"#.into());
+    let (status, body, _) = t.send(with_nulls).await;
+    assert_eq!(
+        (status, body),
+        (401, ncp_error(401, "request already accepted once")),
+        "null fields add nothing"
+    );
 
     for (method, body) in [
         (Method::Get, ""),

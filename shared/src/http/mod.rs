@@ -99,8 +99,25 @@ pub(crate) fn signed_caller(request: &Request) -> Result<Caller, Error> {
 
 /// The caller of a state-changing admin route and the request's replay nonce.
 pub(crate) fn signed_write(app: &crate::Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
+    replay_checked(app, request, body_bytes(request))
+}
+
+/// The same for a route whose body changes nothing (enable, disable, delete): any body is the
+/// same request, so the nonce keys on the signature alone.
+pub(crate) fn signed_bodiless_write(
+    app: &crate::Keygate,
+    request: &Request,
+) -> Result<(Caller, ReplayNonce), Error> {
+    replay_checked(app, request, &[])
+}
+
+fn replay_checked(
+    app: &crate::Keygate,
+    request: &Request,
+    body: &[u8],
+) -> Result<(Caller, ReplayNonce), Error> {
     let caller = signed_caller(request)?;
-    let nonce = ReplayNonce::for_request(request.headers(), body_bytes(request), app.now())
+    let nonce = ReplayNonce::for_request(request.headers(), body, app.now())
         .ok_or_else(|| Error::Unauthenticated("request is not signed".into()))?;
     Ok((caller, nonce))
 }

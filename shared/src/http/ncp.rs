@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{json_response, parse_json, path_key_id, signed_caller, signed_write};
+use super::{json_response, parse_json, path_key_id, signed_bodiless_write, signed_caller, signed_write};
 use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
@@ -182,7 +182,7 @@ pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Bod
 /// `DELETE /api/v1/api-keys/{api-key-id}`: 204.
 pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
-        let (caller, nonce) = signed_write(app, &request)?;
+        let (caller, nonce) = signed_bodiless_write(app, &request)?;
         app.delete_key(&caller, &path_key_id(&request)?, &nonce).await
     };
     match outcome.await {

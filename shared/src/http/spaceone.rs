@@ -6,7 +6,9 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body_bytes, json_response, parse_json, path_key_id, signed_caller, signed_write};
+use super::{
+    body_bytes, json_response, parse_json, path_key_id, signed_bodiless_write, signed_caller, signed_write,
+};
 use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
@@ -124,7 +126,7 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
 /// The caller, the key id of the path and the request's replay nonce, after checking that an
 /// `APIKeyRequest` body, if any, names the same key and the caller's domain.
 fn key_scoped_write(app: &Keygate, request: &Request) -> Result<(Caller, String, ReplayNonce), Error> {
-    let (caller, nonce) = signed_write(app, request)?;
+    let (caller, nonce) = signed_bodiless_write(app, request)?;
     let id = path_key_id(request)?;
     let body: ApiKeyRequest = if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
         ApiKeyRequest::default()
