@@ -380,13 +380,31 @@ mod tests {
         let token = theirs.mint(&subject(TimeDelta::days(1)), None, now()).unwrap().access_token;
         assert_eq!(ours.verify_for_refresh(&token, now()), Err(TokenError::Rejected), "unknown kid");
 
-        let good = ours.mint(&subject(TimeDelta::days(1)), None, now()).unwrap().access_token;
-        let parts: Vec<&str> = good.split('.').collect();
-        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
-        let alg_none = format!("{none_header}.{}.c2ln", parts[1]);
-        assert_eq!(ours.verify_for_refresh(&alg_none, now()), Err(TokenError::Rejected), "alg none");
-        let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#), parts[2]);
-        assert_eq!(ours.verify_for_refresh(&tampered, now()), Err(TokenError::Rejected), "tampered");
+        let good = ours.mint(&subject(TimeDelta::days(1)), None, now()).unwrap();
+        let parts: Vec<&str> = good.access_token.split('.').collect();
+        // Each forgery differs from the genuine token in one place only, so the signature check
+        // (or the pinned algorithm) is what refuses it.
+        let kid = ours.keys.kid.clone();
+        let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
+        let alg_none = format!("{none_header}.{}.", parts[1]);
+        let alg_none_signed = format!("{none_header}.{}.{}", parts[1], parts[2]);
+        let mut claims = good.claims.clone();
+        claims.scope = "admin".into();
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        let cases = [
+            ("alg none, no signature", alg_none, TokenError::Malformed),
+            ("alg none", alg_none_signed, TokenError::Rejected),
+            ("tampered scope", tampered, TokenError::Rejected),
+        ];
+        for (what, token, expected) in cases {
+            assert_eq!(ours.verify_for_refresh(&token, now()), Err(expected), "{what}");
+        }
+        assert!(ours.verify_for_refresh(&good.access_token, now()).is_ok(), "the genuine token verifies");
     }
 
     #[test]
