@@ -124,7 +124,15 @@ pub async fn create(args: CreateArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Ids go into the signed path as they are: anything but a key id could change the request.
+fn checked_id(id: &str) -> Result<&str, String> {
+    shared::model::ApiKeyId::parse(id)
+        .map(|_| id)
+        .ok_or_else(|| format!("{id:?} is not a key id (api-key-<12 hex>)"))
+}
+
 pub async fn set_state(args: KeyArgs, action: &str) -> Result<(), String> {
+    checked_id(&args.api_key_id)?;
     let client = AdminClient::new(&args.common.target)?;
     let path = format!("/identity/v1/api-key/{}/{action}", args.api_key_id);
     let info = client.send(Method::PUT, &path, None).await?;
@@ -133,6 +141,7 @@ pub async fn set_state(args: KeyArgs, action: &str) -> Result<(), String> {
 }
 
 pub async fn delete(args: KeyArgs) -> Result<(), String> {
+    checked_id(&args.api_key_id)?;
     let client = AdminClient::new(&args.common.target)?;
     let answer =
         client.send(Method::DELETE, &format!("/identity/v1/api-key/{}", args.api_key_id), None).await?;
@@ -145,6 +154,10 @@ pub async fn delete(args: KeyArgs) -> Result<(), String> {
 }
 
 pub async fn get(args: GetArgs) -> Result<(), String> {
+    checked_id(&args.api_key_id)?;
+    if let Some(bad) = args.only.iter().find(|f| !f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')) {
+        return Err(format!("--only {bad:?} is not a field name"));
+    }
     let client = AdminClient::new(&args.common.target)?;
     let mut path = format!("/identity/v1/api-key/{}", args.api_key_id);
     if !args.only.is_empty() {
@@ -187,6 +200,7 @@ pub async fn stat(args: StatArgs) -> Result<(), String> {
 }
 
 pub async fn rotate(args: RotateArgs) -> Result<(), String> {
+    checked_id(&args.api_key_id)?;
     let client = AdminClient::new(&args.common.target)?;
     let key_type = match args.slot {
         Slot::Primary => "PRIMARY",

@@ -268,6 +268,8 @@ async fn the_cli_runs_every_admin_operation() {
     assert_eq!(key_command(&server, dir, &["delete", &id]).unwrap().trim(), format!("deleted {id}"));
     let refused = key_command(&server, dir, &["get", &id]).unwrap_err();
     assert!(refused.contains("404") && refused.contains("ERROR_NOT_FOUND"), "{refused}");
+    let refused = key_command(&server, dir, &["disable", "api-key-0?state=x"]).unwrap_err();
+    assert!(refused.contains("is not a key id"), "{refused}");
     let refused = key_command(&server, dir, &["list", "--query", "{not json"]).unwrap_err();
     assert!(refused.contains("--query is not JSON"), "{refused}");
 }

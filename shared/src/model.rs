@@ -207,15 +207,23 @@ impl ApiKey {
     }
 
     pub fn apply(&mut self, change: &KeyChange) {
-        let KeyChange { state, name, description, primary, secondary, modifier, modified_at } =
-            change.clone();
-        self.state = state.unwrap_or(self.state);
-        self.name = name.unwrap_or_else(|| std::mem::take(&mut self.name));
-        self.description = description.unwrap_or_else(|| std::mem::take(&mut self.description));
-        self.primary = primary.unwrap_or_else(|| self.primary.clone());
-        self.secondary = secondary.unwrap_or_else(|| self.secondary.clone());
-        self.modifier = modifier;
-        self.modified_at = modified_at;
+        if let Some(state) = change.state {
+            self.state = state;
+        }
+        if let Some(name) = &change.name {
+            self.name = name.clone();
+        }
+        if let Some(description) = &change.description {
+            self.description = description.clone();
+        }
+        if let Some(primary) = &change.primary {
+            self.primary = primary.clone();
+        }
+        if let Some(secondary) = &change.secondary {
+            self.secondary = secondary.clone();
+        }
+        self.modifier = change.modifier.clone();
+        self.modified_at = change.modified_at;
     }
 
     /// Consumes one unit; the caller has checked [`ApiKey::check_mintable`].

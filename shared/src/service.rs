@@ -34,8 +34,9 @@ pub struct Keygate {
     clock: Clock,
 }
 
-/// One of the two values of a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One of the two values of a key (NCP's `keyType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum KeySlot {
     Primary,
     Secondary,

@@ -148,25 +148,14 @@ pub async fn update_api_key(app: &Keygate, request: Request) -> Response<Body> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RegenerateRequest {
-    key_type: KeyType,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum KeyType {
-    Primary,
-    Secondary,
+    key_type: KeySlot,
 }
 
 /// `PATCH /api/v1/api-keys/{api-key-id}` `{keyType}`: a new value for that slot, shown this once.
 pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Body> {
     let outcome = async {
         let (caller, nonce) = signed_write(app, &request)?;
-        let body: RegenerateRequest = parse_json(&request)?;
-        let slot = match body.key_type {
-            KeyType::Primary => KeySlot::Primary,
-            KeyType::Secondary => KeySlot::Secondary,
-        };
+        let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
         let (key, value) = app.regenerate(&caller, &path_key_id(&request)?, slot, &nonce).await?;
         Ok(match slot {
             KeySlot::Primary => api_key_document(&key, Some(&value), None),

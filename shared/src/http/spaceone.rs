@@ -302,7 +302,7 @@ pub(crate) fn format_time(time: Option<Timestamp>) -> String {
 pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
     let mut info = json!({
         "api_key_id": key.api_key_id,
-        "state": match key.state { KeyState::Enabled => "ENABLED", KeyState::Disabled => "DISABLED" },
+    "state": key.state,
         "user_id": key.user_id,
         "domain_id": key.domain_id,
         "last_accessed_at": format_time(key.last_accessed_at),
