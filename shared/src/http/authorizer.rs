@@ -10,18 +10,15 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use serde_json::Value;
 
-use super::authorizer_context;
+use super::{authorizer_context, path_and_query};
 use crate::Keygate;
 
 pub fn authorize(
     app: &Keygate,
     event: &ApiGatewayV2CustomAuthorizerV2Request,
 ) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
-    let path = event.raw_path.as_deref().unwrap_or_default();
-    let path_and_query = match event.raw_query_string.as_deref() {
-        Some(query) if !query.is_empty() => format!("{path}?{query}"),
-        _ => path.to_owned(),
-    };
+    let path_and_query =
+        path_and_query(event.raw_path.as_deref().unwrap_or_default(), event.raw_query_string.as_deref());
     let method = event.request_context.http.method.as_str();
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     match app.credentials().verify(method, &path_and_query, &event.headers, app.now()) {

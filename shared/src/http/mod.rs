@@ -86,7 +86,12 @@ pub(crate) fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 pub fn signed_path(request: &Request) -> String {
     let raw = request.raw_http_path();
     let path = if raw.is_empty() { request.uri().path() } else { raw };
-    match request.uri().query() {
+    path_and_query(path, request.uri().query())
+}
+
+/// `path?query`, or the path alone when there is no query: what signature v2 signs.
+pub(crate) fn path_and_query(path: &str, query: Option<&str>) -> String {
+    match query {
         Some(query) if !query.is_empty() => format!("{path}?{query}"),
         _ => path.to_owned(),
     }
