@@ -2,9 +2,9 @@
 
 use chrono::Utc;
 use clap::Args;
+use keygate_core::signature::{self, Credential};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use shared::signature::{self, Credential};
 
 use crate::Target;
 use crate::data_dir::DataDir;
@@ -126,7 +126,7 @@ pub async fn create(args: CreateArgs) -> Result<(), String> {
 
 /// Ids go into the signed path as they are: anything but a key id could change the request.
 fn checked_id(id: &str) -> Result<&str, String> {
-    shared::model::ApiKeyId::parse(id)
+    keygate_core::model::ApiKeyId::parse(id)
         .map(|_| id)
         .ok_or_else(|| format!("{id:?} is not a key id (api-key-<12 hex>)"))
 }

@@ -5,11 +5,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use keygate_core::config;
+use keygate_core::signature::Credential;
+use keygate_core::tokens::SigningAlgorithm;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use shared::config;
-use shared::signature::Credential;
-use shared::tokens::SigningAlgorithm;
 
 pub const DEFAULT: &str = ".keygate";
 const CREDENTIALS_FILE: &str = "credentials.json";

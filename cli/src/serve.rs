@@ -11,14 +11,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
+use keygate_core::Keygate;
+use keygate_core::http::router;
+use keygate_core::store::{DynamoStore, MemoryStore, Store};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use rand::Rng;
-use shared::Keygate;
-use shared::http::router;
-use shared::store::{DynamoStore, MemoryStore, Store};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -50,9 +50,9 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    shared::telemetry::init_json_logs();
+    keygate_core::telemetry::init_json_logs();
     let lookup = DataDir::new(args.data_dir).prepare()?;
-    let config = shared::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+    let config = keygate_core::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = match &args.table {
         Some(table) => {
             let store = DynamoStore::connect(args.dynamodb_endpoint.as_deref(), table.as_str()).await;

@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 
 use crate::key_value::Pepper;
+use crate::limits::MAX_TOTAL_USAGE;
 use crate::signature::Credentials;
 use crate::tokens::{SigningAlgorithm, SigningKeys, TokenService};
 
@@ -94,7 +95,7 @@ impl Config {
 
         let max_total_usage = u32::try_from(number(DEFAULT_MAX_TOTAL_USAGE, 10_000)?)
             .ok()
-            .filter(|n| (1..=crate::service::MAX_TOTAL_USAGE).contains(n))
+            .filter(|n| (1..=MAX_TOTAL_USAGE).contains(n))
             .ok_or_else(|| ConfigError(format!("{DEFAULT_MAX_TOTAL_USAGE} is out of range")))?;
         let key_defaults = KeyDefaults {
             validity_seconds: seconds(DEFAULT_VALIDITY_SECONDS, 365 * 24 * 3600)?.num_seconds() as u64,

@@ -1,6 +1,9 @@
-//! The one error of the domain. Each HTTP surface maps it to its own envelope in one place
-//! (`http::client`, `http::spaceone`).
+//! The one error of the domain, routing failures included. Each HTTP surface maps it to its own
+//! envelope in exactly one function (`error_response` in `http::client_api`, `http::spaceone`,
+//! `http::ncp`).
 
+use crate::model::Rejection;
+use crate::signature::SignatureError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,15 @@ pub enum Error {
     PermissionDenied(String),
     #[error("already exists")]
     Conflict,
+    /// No route has this path.
+    #[error("no such route")]
+    NoSuchRoute,
+    /// A route has this path, but not this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is larger than the local server reads.
+    #[error("body is too large")]
+    BodyTooLarge,
     /// A store or signing failure. The cause is logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
@@ -37,9 +49,14 @@ impl From<StoreError> for Error {
     }
 }
 
-impl From<crate::model::Rejection> for Error {
-    fn from(rejection: crate::model::Rejection) -> Self {
-        use crate::model::Rejection;
+impl From<SignatureError> for Error {
+    fn from(err: SignatureError) -> Self {
+        Error::Unauthenticated(err.to_string())
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(rejection: Rejection) -> Self {
         match rejection {
             Rejection::NotFound => Error::NotFound,
             Rejection::Expired => Error::KeyExpired,

@@ -9,10 +9,9 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::model::{ApiKeyId, ID_HEX_LEN};
+use crate::model::{ApiKeyId, ID_HEX_LEN, SecretHash};
 
 const PREFIX: &str = "kg_";
 const SECRET_LEN: usize = 32;
@@ -75,27 +74,6 @@ fn checksum(body: &str) -> String {
     format!("{:0>width$}", base62::encode(crc), width = CHECKSUM_LEN)
 }
 
-/// The hex HMAC-SHA256 of a key value under the pepper.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SecretHash(String);
-
-impl SecretHash {
-    pub fn from_stored(hex: String) -> Self {
-        Self(hex)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretHash(..)")
-    }
-}
-
 /// The server-side key of the secret hashes.
 #[derive(Clone)]
 pub struct Pepper(Vec<u8>);
@@ -110,7 +88,7 @@ impl Pepper {
     pub fn hash(&self, value: &KeyValue) -> SecretHash {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(value.0.as_bytes());
-        SecretHash(hex::encode(mac.finalize().into_bytes()))
+        SecretHash::from_stored(hex::encode(mac.finalize().into_bytes()))
     }
 }
 

@@ -2,13 +2,21 @@
 //!
 //! Everything here is free of the Lambda runtime's wiring: the `functions/*` binaries and the
 //! local server only build a [`Keygate`] from configuration and hand requests to [`http`].
+//!
+//! From the bottom of the module graph up: [`limits`] and [`model`]; [`key_value`], [`replay`],
+//! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`] and
+//! [`api_key_info`]; [`service`]; [`http`]. A module imports only from below it, which a test
+//! (`tests/module_graph.rs`) keeps true.
 
+pub mod api_key_info;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod key_value;
+pub mod limits;
 pub mod model;
 pub mod query;
+pub mod replay;
 pub mod service;
 pub mod signature;
 pub mod store;

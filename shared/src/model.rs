@@ -1,10 +1,10 @@
 //! The API key as the domain sees it, and the rules that decide whether it may be used.
 
+use std::fmt;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-
-use crate::key_value::SecretHash;
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -51,8 +51,8 @@ fn is_lower_hex(value: &str, len: usize) -> bool {
     value.len() == len && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-impl std::fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
@@ -68,6 +68,36 @@ impl From<ApiKeyId> for String {
     fn from(id: ApiKeyId) -> Self {
         id.0
     }
+}
+
+/// The hex HMAC-SHA256 of a key value under the pepper (see [`crate::key_value::Pepper`]): what
+/// the store keeps instead of the value. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretHash(String);
+
+impl SecretHash {
+    pub fn from_stored(hex: String) -> Self {
+        Self(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// Who signed an admin request: the access key and the domain it belongs to. Every admin use case
+/// acts within this domain only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub domain_id: String,
+    pub access_key: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

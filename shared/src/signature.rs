@@ -2,28 +2,26 @@
 //! `base64(HMAC-SHA256(secret, METHOD + " " + path?query + "\n" + timestamp + "\n" + accessKey))`.
 //!
 //! [`Credentials::verify`] is what the authorizer (in AWS) and the local server run before any
-//! admin handler; [`ReplayNonce`] is what state-changing handlers store so that a captured request
-//! is accepted once.
+//! admin handler. The replay nonce that state-changing handlers store is in [`crate::replay`].
 
 use std::collections::HashMap;
 use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::TimeDelta;
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use crate::model::Timestamp;
+use crate::limits::SIGNATURE_MAX_SKEW;
+use crate::model::{Caller, Timestamp};
 
 pub const TIMESTAMP_HEADER: &str = "x-ncp-apigw-timestamp";
 pub const ACCESS_KEY_HEADER: &str = "x-ncp-iam-access-key";
 pub const SIGNATURE_HEADER: &str = "x-ncp-apigw-signature-v2";
 /// NCP's generated SDK clients send the same HMAC under this name.
 pub const SIGNATURE_ALIAS_HEADER: &str = "x-ncp-apigw-signature-v1";
-pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -41,13 +39,6 @@ impl fmt::Debug for Credential {
             .field("domain_id", &self.domain_id)
             .finish_non_exhaustive()
     }
-}
-
-/// Who signed an admin request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub domain_id: String,
-    pub access_key: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -109,7 +100,7 @@ impl Credentials {
         let signature = signature_header(headers)?;
         let millis: i64 = timestamp.parse().map_err(|_| SignatureError::MalformedTimestamp)?;
         let skew = (now.timestamp_millis() as i128 - millis as i128).abs();
-        if skew > MAX_SKEW.num_milliseconds() as i128 {
+        if skew > SIGNATURE_MAX_SKEW.num_milliseconds() as i128 {
             return Err(SignatureError::Skewed);
         }
         let presented = STANDARD.decode(signature).unwrap_or_default();
@@ -140,54 +131,9 @@ fn signature_header(headers: &HeaderMap) -> Result<&str, SignatureError> {
         .map_err(|_| SignatureError::MissingHeader(SIGNATURE_HEADER))
 }
 
-/// The identity of one signed state-changing request: its signature and the hash of its body
-/// (NCP's string to sign does not cover the body, so two bodies signed in the same millisecond
-/// are two requests), or its signature alone on routes whose body changes nothing. Stored with a
-/// time to live just past the signature's validity window.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplayNonce {
-    pub id: String,
-    pub expires_at: Timestamp,
-}
-
-impl ReplayNonce {
-    pub fn for_request(headers: &HeaderMap, body: &[u8], now: Timestamp) -> Option<Self> {
-        let signature = signature_header(headers).ok()?;
-        let mut digest = Sha256::new();
-        digest.update(signature.as_bytes());
-        digest.update(b"\n");
-        digest.update(Sha256::digest(canonical_body(body)));
-        Some(Self { id: hex::encode(digest.finalize()), expires_at: now + MAX_SKEW * 2 })
-    }
-}
-
-/// The body as the handlers understand it, so a replay cannot pass as a new request by changing
-/// only what they ignore: JSON is re-serialised (white space and key order fall away), a blank
-/// body is empty, anything else stays as it is (and is refused by the handler anyway).
-fn canonical_body(body: &[u8]) -> Vec<u8> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Vec::new();
-    }
-    // A body this large is refused by the handler; it is not worth parsing here.
-    if body.len() > crate::http::MAX_BODY_BYTES {
-        return body.to_vec();
-    }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => without_nulls(json).to_string().into_bytes(),
-        Err(_) => body.to_vec(),
-    }
-}
-
-/// A `null` field means what an absent one means to every handler.
-fn without_nulls(json: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match json {
-        Value::Object(fields) => Value::Object(
-            fields.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
-        other => other,
-    }
+/// The signature a request presents, under either header name.
+pub fn presented_signature(headers: &HeaderMap) -> Option<&str> {
+    signature_header(headers).ok()
 }
 
 #[cfg(test)]
@@ -300,29 +246,5 @@ mod tests {
             Err(SignatureError::Mismatch),
             "an unknown access key is answered like a wrong signature"
         );
-    }
-
-    #[test]
-    fn bodies_that_mean_the_same_share_a_nonce() {
-        let headers = signed_headers(EXPECTED, TIMESTAMP);
-        let now = at(1764000000000);
-        let nonce = |body: &[u8]| ReplayNonce::for_request(&headers, body, now).unwrap().id;
-        assert_eq!(nonce(b""), nonce(b"\n  "), "blank bodies");
-        assert_eq!(
-            nonce(br#"{"a":1,"b":[2]}"#),
-            nonce(b"{ \"b\": [2],\n \"a\": 1 } "),
-            "white space and key order"
-        );
-        assert_ne!(nonce(br#"{"a":1}"#), nonce(br#"{"a":2}"#));
-    }
-
-    #[test]
-    fn replay_nonces_differ_by_body_and_repeat_for_the_same_request() {
-        let headers = signed_headers(EXPECTED, TIMESTAMP);
-        let now = at(1764000000000);
-        let a = ReplayNonce::for_request(&headers, b"{\"a\":1}", now).unwrap();
-        let b = ReplayNonce::for_request(&headers, b"{\"a\":2}", now).unwrap();
-        assert_ne!(a.id, b.id);
-        assert_eq!(a, ReplayNonce::for_request(&headers, b"{\"a\":1}", now).unwrap());
     }
 }

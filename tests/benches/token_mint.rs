@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::TimeDelta;
+use keygate_core::http::router::dispatch;
+use keygate_core::store::{MemoryStore, Store};
 use keygate_tests::dynamodb::{Emulator, store_at};
 use keygate_tests::{Settings, TestApp, get};
-use shared::http::router::dispatch;
-use shared::store::{MemoryStore, Store};
 
 async fn mints_per_second(store: Arc<dyn Store>, mints: usize, tasks: usize) -> f64 {
     let t = TestApp::with(&Settings::new(), store);

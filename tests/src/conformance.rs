@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use shared::key_value::{KeyValue, Pepper, SecretHash};
-use shared::model::{ApiKey, ApiKeyId, KeyChange, KeyState, StoredSecret, Timestamp};
-use shared::signature::ReplayNonce;
-use shared::store::{RefreshMarker, Store, WriteError};
+use keygate_core::key_value::{KeyValue, Pepper};
+use keygate_core::model::{ApiKey, ApiKeyId, KeyChange, KeyState, SecretHash, StoredSecret, Timestamp};
+use keygate_core::replay::ReplayNonce;
+use keygate_core::store::{RefreshMarker, Store, WriteError};
 
 use crate::{Clock, PEPPER};
 

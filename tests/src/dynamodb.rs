@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use shared::store::{DynamoStore, Store};
+use keygate_core::store::{DynamoStore, Store};
 
 /// Set by `scripts/test` to the emulator it started.
 pub const ENDPOINT_VARIABLE: &str = "KEYGATE_TEST_DYNAMODB_ENDPOINT";
@@ -78,7 +78,7 @@ pub async fn store_at(endpoint: &str) -> (DynamoStore, RequestCounter) {
         .operation_attempt_timeout(Duration::from_secs(30))
         .operation_timeout(Duration::from_secs(60))
         .build();
-    let config = shared::store::dynamodb::client_config(Some(endpoint))
+    let config = keygate_core::store::dynamodb::client_config(Some(endpoint))
         .await
         .timeout_config(queueing)
         .interceptor(counter.clone())

@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta};
+use keygate_core::Keygate;
+use keygate_core::config::{self, Config};
+use keygate_core::model::{ApiKey, ApiKeyId, Caller, SecretHash, Timestamp};
+use keygate_core::replay::ReplayNonce;
+use keygate_core::service::{CreatedKey, NewKey};
+use keygate_core::signature;
+use keygate_core::store::{MemoryStore, RefreshMarker, Store, StoreError, WriteError};
+use keygate_core::tokens::SigningAlgorithm;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use shared::Keygate;
-use shared::config::{self, Config};
-use shared::key_value::SecretHash;
-use shared::model::{ApiKey, ApiKeyId, Timestamp};
-use shared::service::{CreatedKey, NewKey};
-use shared::signature::{self, Caller, ReplayNonce};
-use shared::store::{MemoryStore, RefreshMarker, Store, StoreError, WriteError};
-use shared::tokens::SigningAlgorithm;
 
 pub const DOMAIN: &str = "domain-a";
 pub const ACCESS_KEY: &str = "AKTESTDOMAINA";
@@ -148,7 +148,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request) -> (u16, Value, Response<Body>) {
-        let response = shared::http::router::dispatch(&self.app, request).await;
+        let response = keygate_core::http::router::dispatch(&self.app, request).await;
         let (status, body) = status_and_json(&response);
         (status, body, response)
     }
@@ -294,7 +294,7 @@ impl Store for UnavailableStore {
         &self,
         _: &ApiKeyId,
         _: &str,
-        _: &shared::model::KeyChange,
+        _: &keygate_core::model::KeyChange,
         _: &ReplayNonce,
     ) -> Result<ApiKey, WriteError> {
         Err(down().into())

@@ -205,7 +205,7 @@ async fn create_answers_401_to_bad_signatures() {
     let path = "/identity/v1/api-keys";
     let unsigned = post(path, &body);
     let mut no_timestamp = t.signed_create(&body, ACCESS_KEY, SECRET_KEY);
-    no_timestamp.headers_mut().remove(shared::signature::TIMESTAMP_HEADER);
+    no_timestamp.headers_mut().remove(keygate_core::signature::TIMESTAMP_HEADER);
     let cases = [
         ("unsigned", unsigned, "missing header x-ncp-apigw-timestamp"),
         ("timestamp missing", no_timestamp, "missing header x-ncp-apigw-timestamp"),

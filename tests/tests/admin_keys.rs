@@ -2,9 +2,9 @@
 //! every error status, and tenant isolation.
 
 use chrono::TimeDelta;
+use keygate_core::service::CreatedKey;
 use keygate_tests::*;
 use serde_json::{Value, json};
-use shared::service::CreatedKey;
 
 fn key_path(created: &CreatedKey, suffix: &str) -> String {
     format!("/identity/v1/api-key/{}{suffix}", created.key.api_key_id)

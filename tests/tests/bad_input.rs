@@ -2,10 +2,10 @@
 //! never a 5xx (the store is healthy here) and never a panic.
 
 use chrono::TimeDelta;
+use keygate_core::signature;
 use keygate_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use shared::signature;
 
 const ROUTES: &[(Method, &str)] = &[
     (Method::Post, "/v1/key/regist"),

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use keygate_core::model::KeyState;
+use keygate_core::service::NewKey;
 use keygate_tests::*;
 use serde_json::{Value, json};
-use shared::model::KeyState;
-use shared::service::NewKey;
 
 const NOT_AUTHENTICATED: &str = "This token is not authenticated.";
 const DAY: TimeDelta = TimeDelta::days(1);
@@ -33,7 +33,7 @@ fn bearer(token: &str) -> lambda_http::Request {
 
 /// The key value of `created` with one character of its secret changed and the checksum
 /// recomputed: well-formed, right id, wrong secret.
-fn forged_from(created: &shared::service::CreatedKey) -> String {
+fn forged_from(created: &keygate_core::service::CreatedKey) -> String {
     let value = created.primary.expose();
     let body = format!("{}{}", &value[..20], if &value[20..21] == "a" { "b" } else { "a" });
     let body = format!("{body}{}", &value[21..48]);
@@ -64,7 +64,7 @@ fn checksum_for_tests(body: &str) -> String {
     String::from_utf8(digits).unwrap()
 }
 
-async fn unregistered(t: &TestApp) -> shared::service::CreatedKey {
+async fn unregistered(t: &TestApp) -> keygate_core::service::CreatedKey {
     t.create(NewKey { user_id: "user-1".into(), max_total_usage: Some(5), ..NewKey::default() }).await
 }
 
@@ -391,7 +391,7 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
     let issuer_elsewhere = {
         let other = TestApp::with(
             &Settings { signing_key: settings.signing_key.clone(), overrides: vec![] }
-                .with(shared::config::ISSUER, "https://elsewhere.example"),
+                .with(keygate_core::config::ISSUER, "https://elsewhere.example"),
             t.store.clone(),
         );
         token_for(&other, created.primary.expose()).await
@@ -399,7 +399,7 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
     let audience_elsewhere = {
         let other = TestApp::with(
             &Settings { signing_key: settings.signing_key.clone(), overrides: vec![] }
-                .with(shared::config::AUDIENCE, "another-api"),
+                .with(keygate_core::config::AUDIENCE, "another-api"),
             t.store.clone(),
         );
         token_for(&other, created.primary.expose()).await

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::TimeDelta;
+use keygate_core::http::router::dispatch;
+use keygate_core::store::DynamoStore;
 use keygate_tests::dynamodb::Emulator;
 use keygate_tests::*;
 use serde_json::{Value, json};
-use shared::http::router::dispatch;
-use shared::store::DynamoStore;
 
 /// Generous for a request that meets a frozen server: one 2 s attempt for a mint, a 4 s
 /// operation budget for the rest.
@@ -32,14 +32,14 @@ struct Tally {
     slowest: Duration,
 }
 
-async fn timed(app: &shared::Keygate, request: lambda_http::Request) -> (u16, Value, Duration) {
+async fn timed(app: &keygate_core::Keygate, request: lambda_http::Request) -> (u16, Value, Duration) {
     let started = Instant::now();
     let (status, body) = status_and_json(&dispatch(app, request).await);
     (status, body, started.elapsed())
 }
 
 /// Token, then a refresh of it, `rounds` times; every answer must be a success or the seed's 500.
-async fn token_and_refresh_rounds(app: Arc<shared::Keygate>, key: String, rounds: usize) -> Tally {
+async fn token_and_refresh_rounds(app: Arc<keygate_core::Keygate>, key: String, rounds: usize) -> Tally {
     let mut tally = Tally::default();
     for _ in 0..rounds {
         let (status, body, elapsed) = timed(&app, get("/v1/auth/token", &[("x-api-key", &key)])).await;
@@ -147,8 +147,9 @@ async fn a_frozen_dynamodb_costs_500s_in_bounded_time_and_leaves_counters_consis
         "issued {issued}, consumed {consumed}, 500s {failed}"
     );
 
-    let client =
-        Client::from_conf(shared::store::dynamodb::client_config(Some(&emulator.endpoint)).await.build());
+    let client = Client::from_conf(
+        keygate_core::store::dynamodb::client_config(Some(&emulator.endpoint)).await.build(),
+    );
     let markers = count_refresh_markers(&client, table).await;
     assert!(markers >= total.refresh_ok, "every refresh that succeeded left its marker");
     assert!(markers <= total.refresh_ok + total.refresh_failed, "markers only from refresh attempts");
@@ -159,7 +160,7 @@ async fn a_frozen_dynamodb_costs_500s_in_bounded_time_and_leaves_counters_consis
 #[tokio::test]
 async fn an_endpoint_with_nothing_listening_answers_500_quickly() {
     let settings = Settings::new();
-    let healthy = TestApp::with(&settings, Arc::new(shared::store::MemoryStore::new()));
+    let healthy = TestApp::with(&settings, Arc::new(keygate_core::store::MemoryStore::new()));
     let created = healthy.registered_key(5, TimeDelta::days(1)).await;
     let (_, body, _) = healthy.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
     let token = body["result"]["access_token"].as_str().unwrap().to_owned();

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
+use keygate_core::http::router::dispatch;
 use keygate_tests::dynamodb::{RequestCounter, endpoint, store_at};
 use keygate_tests::*;
 use serde_json::{Value, json};
-use shared::http::router::dispatch;
 
 async fn counted_app() -> (TestApp, RequestCounter) {
     let (store, counter) = store_at(&endpoint()).await;
@@ -48,7 +48,7 @@ async fn list_reads_the_domains_index_partition_and_batches_never_a_scan() {
     let (store, requests) = store_at(&endpoint()).await;
     let t = TestApp::with(&Settings::new(), Arc::new(store));
     for _ in 0..150 {
-        t.create(shared::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
+        t.create(keygate_core::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
     }
     requests.take();
     let keys = t.store.list_keys(DOMAIN).await.unwrap();

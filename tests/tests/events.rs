@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use chrono::TimeDelta;
+use keygate_core::http::{authorizer, client_api, spaceone};
 use keygate_tests::*;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde_json::{Value, json};
-use shared::http::{authorizer, client, spaceone};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
@@ -42,29 +42,29 @@ async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
     let t = TestApp::new().await;
     let app = &t.app;
     let status = |response: lambda_http::Response<lambda_http::Body>| status_and_json(&response);
-    assert_eq!(status(client::regist(app, lambda_request(&read("key-regist"))).await).0, 404);
-    assert_eq!(status(client::detail(app, lambda_request(&read("key-detail"))).await).0, 404);
-    assert_eq!(status(client::token(app, lambda_request(&read("auth-token"))).await).0, 404);
+    assert_eq!(status(client_api::regist(app, lambda_request(&read("key-regist"))).await).0, 404);
+    assert_eq!(status(client_api::detail(app, lambda_request(&read("key-detail"))).await).0, 404);
+    assert_eq!(status(client_api::token(app, lambda_request(&read("auth-token"))).await).0, 404);
     assert_eq!(
-        status(client::refresh(app, lambda_request(&read("auth-refresh"))).await),
+        status(client_api::refresh(app, lambda_request(&read("auth-refresh"))).await),
         (429, client_error("This token is not authenticated.", "invalid_token"))
     );
-    assert_eq!(status(client::jwks(app, lambda_request(&read("jwks"))).await).0, 200);
+    assert_eq!(status(client_api::jwks(app, lambda_request(&read("jwks"))).await).0, 200);
 }
 
 #[tokio::test]
 async fn a_real_key_in_the_client_events_is_served() {
     let t = TestApp::new().await;
-    let created = t.create(shared::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
+    let created = t.create(keygate_core::service::NewKey { user_id: "u".into(), ..Default::default() }).await;
     let key = created.primary.expose();
     let placeholder = "kg_0f1e2d3c4b5a_ExampleKeyValueForSamLocalInvoke2AKuJn";
     let event = |name: &str| lambda_request(&read(name).replace(placeholder, key));
 
-    let (status, body) = status_and_json(&client::regist(&t.app, event("key-regist")).await);
+    let (status, body) = status_and_json(&client_api::regist(&t.app, event("key-regist")).await);
     assert_eq!(status, 200, "{body}");
-    let (status, body) = status_and_json(&client::detail(&t.app, event("key-detail")).await);
+    let (status, body) = status_and_json(&client_api::detail(&t.app, event("key-detail")).await);
     assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(10_000)));
-    let (status, body) = status_and_json(&client::token(&t.app, event("auth-token")).await);
+    let (status, body) = status_and_json(&client_api::token(&t.app, event("auth-token")).await);
     assert_eq!(status, 200, "{body}");
 }
 
@@ -89,7 +89,7 @@ async fn the_create_event_carries_the_authorizers_caller_to_the_handler() {
 #[tokio::test]
 async fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
     let settings = Settings::new().with(
-        shared::config::ADMIN_CREDENTIALS,
+        keygate_core::config::ADMIN_CREDENTIALS,
         json!([{ "access_key": "AKEXAMPLE0000000000", "secret_key": "example-secret-key-for-events", "domain_id": "local" }])
             .to_string(),
     );

@@ -118,7 +118,7 @@ async fn the_previous_key_is_published_and_still_verifies_after_rotation() {
     let (_, body, _) = before.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
     let old_token = body["result"]["access_token"].as_str().unwrap().to_owned();
 
-    let rotated = Settings::new().with(shared::config::SIGNING_KEY_PREVIOUS, old.signing_key.clone());
+    let rotated = Settings::new().with(keygate_core::config::SIGNING_KEY_PREVIOUS, old.signing_key.clone());
     let after = TestApp::with(&rotated, before.store.clone());
     let (_, jwks, _) = after.send(get("/.well-known/jwks.json", &[])).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);

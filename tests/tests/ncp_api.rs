@@ -174,7 +174,8 @@ async fn delete_answers_204_and_the_key_is_gone() {
     let primary = created["primaryKey"].as_str().unwrap().to_owned();
     t.send(post("/v1/key/regist", &json!({ "key": primary }).to_string())).await;
     let response =
-        shared::http::router::dispatch(&t.app, t.admin(Method::Delete, &key_path(&created), "", false)).await;
+        keygate_core::http::router::dispatch(&t.app, t.admin(Method::Delete, &key_path(&created), "", false))
+            .await;
     assert_eq!(response.status(), 204);
     assert!(matches!(response.body(), lambda_http::Body::Empty));
     assert_eq!(token_status(&t, &primary).await, 404);

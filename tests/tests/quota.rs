@@ -17,7 +17,8 @@ async fn four_hundred_concurrent_token_requests_for_a_quota_of_one_hundred_mint_
             let key = key.clone();
             tokio::spawn(async move {
                 let response =
-                    shared::http::router::dispatch(&app, get("/v1/auth/token", &[("x-api-key", &key)])).await;
+                    keygate_core::http::router::dispatch(&app, get("/v1/auth/token", &[("x-api-key", &key)]))
+                        .await;
                 status_and_json(&response)
             })
         })
@@ -56,7 +57,7 @@ async fn concurrent_refreshes_of_one_token_succeed_once() {
             let authorization = format!("Bearer {token}");
             tokio::spawn(async move {
                 let request = get("/v1/auth/refresh", &[("authorization", &authorization)]);
-                shared::http::router::dispatch(&app, request).await.status().as_u16()
+                keygate_core::http::router::dispatch(&app, request).await.status().as_u16()
             })
         })
         .collect();

@@ -2,7 +2,7 @@
 //! store on the emulator.
 
 mod memory {
-    keygate_tests::store_conformance!(std::sync::Arc::new(shared::store::MemoryStore::new()));
+    keygate_tests::store_conformance!(std::sync::Arc::new(keygate_core::store::MemoryStore::new()));
 }
 
 mod dynamodb {

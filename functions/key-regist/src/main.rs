@@ -1,10 +1,11 @@
 //! `POST /v1/key/regist`: activates a key.
+use keygate_core::http::client_api;
 use lambda_http::{Error, Request, run, service_fn};
-use shared::http::client;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init_json_logs();
-    let app = shared::Keygate::from_env().await?;
-    run(service_fn(|request: Request| async { Ok::<_, Error>(client::regist(&app, request).await) })).await
+    keygate_core::telemetry::init_json_logs();
+    let app = keygate_core::Keygate::from_env().await?;
+    run(service_fn(|request: Request| async { Ok::<_, Error>(client_api::regist(&app, request).await) }))
+        .await
 }

@@ -1,11 +1,10 @@
-//! The HTTP surfaces. Handlers are thin adapters (extract, one call into [`Keygate`], map) and
-//! each surface maps [`Error`] to its envelope in exactly one function.
+//! The HTTP surfaces. Handlers are thin adapters (extract, one call into [`Keygate`], map); each
+//! surface maps [`Error`] to its envelope in exactly one function, routing failures included.
 //!
 //! [`Keygate`]: crate::Keygate
-//! [`Error`]: crate::Error
 
 pub mod authorizer;
-pub mod client;
+pub mod client_api;
 pub mod ncp;
 pub mod router;
 pub mod spaceone;
@@ -18,14 +17,44 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::Keygate;
 use crate::error::Error;
-use crate::signature::{Caller, ReplayNonce};
-
-/// Larger bodies are refused before they are parsed.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+use crate::limits::MAX_BODY_BYTES;
+use crate::model::Caller;
+use crate::replay::ReplayNonce;
+use crate::signature::presented_signature;
 
 const DOMAIN_ID_CONTEXT: &str = "domain_id";
 const ACCESS_KEY_CONTEXT: &str = "access_key";
+
+/// Which error envelope a path answers in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    Client,
+    SpaceOne,
+    Ncp,
+}
+
+impl Surface {
+    pub fn of(path: &str) -> Self {
+        if path.starts_with("/identity/") {
+            Surface::SpaceOne
+        } else if path.starts_with("/api/v1/") {
+            Surface::Ncp
+        } else {
+            Surface::Client
+        }
+    }
+
+    /// The error in this surface's envelope: the surface's one mapping.
+    pub fn error_response(self, err: &Error) -> Response<Body> {
+        match self {
+            Surface::Client => client_api::error_response(err),
+            Surface::SpaceOne => spaceone::error_response(err),
+            Surface::Ncp => ncp::error_response(err),
+        }
+    }
+}
 
 pub(crate) fn json_response(status: u16, body: &Value) -> Response<Body> {
     Response::builder()
@@ -64,6 +93,15 @@ pub(crate) fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Er
     })
 }
 
+/// The same for a body that may be left out: a blank body is the default.
+pub(crate) fn parse_optional_json<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
+    if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(request)
+    }
+}
+
 /// serde's data errors quote offending values; keep only the part that names the field.
 fn data_error_message(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
@@ -79,6 +117,15 @@ fn data_error_message(message: &str) -> String {
 
 pub(crate) fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     request.headers().get(name).map(|v| v.to_str().unwrap_or_default())
+}
+
+/// Refuses query parameters other than `allowed`.
+pub(crate) fn only_query_parameters(request: &Request, allowed: &[&str]) -> Result<(), Error> {
+    let parameters = request.query_string_parameters();
+    match parameters.iter().map(|(k, _)| k).find(|k| !allowed.contains(k)) {
+        Some(unknown) => Err(Error::InvalidArgument(format!("unknown parameter {unknown}"))),
+        None => Ok(()),
+    }
 }
 
 /// The path and query the client signed: the path as it arrived at the gateway, including any
@@ -97,34 +144,31 @@ pub(crate) fn path_and_query(path: &str, query: Option<&str>) -> String {
     }
 }
 
-/// The caller of an admin route, or the error of an unsigned request.
-pub(crate) fn signed_caller(request: &Request) -> Result<Caller, Error> {
+/// The caller the authorizer verified (in AWS, the REQUEST authorizer; locally, the router), or
+/// the error of a request that reached an admin handler without one.
+pub(crate) fn authorized_caller(request: &Request) -> Result<Caller, Error> {
     caller(request).ok_or_else(|| Error::Unauthenticated("request is not signed".into()))
 }
 
-/// The caller of a state-changing admin route and the request's replay nonce.
-pub(crate) fn signed_write(app: &crate::Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
+/// The verified caller of a state-changing admin route and the request's replay nonce.
+pub(crate) fn authorized_write(app: &Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
     replay_checked(app, request, body_bytes(request))
 }
 
 /// The same for a route whose body changes nothing (enable, disable, delete): any body is the
 /// same request, so the nonce keys on the signature alone.
-pub(crate) fn signed_bodiless_write(
-    app: &crate::Keygate,
+pub(crate) fn authorized_bodiless_write(
+    app: &Keygate,
     request: &Request,
 ) -> Result<(Caller, ReplayNonce), Error> {
     replay_checked(app, request, &[])
 }
 
-fn replay_checked(
-    app: &crate::Keygate,
-    request: &Request,
-    body: &[u8],
-) -> Result<(Caller, ReplayNonce), Error> {
-    let caller = signed_caller(request)?;
-    let nonce = ReplayNonce::for_request(request.headers(), body, app.now())
+fn replay_checked(app: &Keygate, request: &Request, body: &[u8]) -> Result<(Caller, ReplayNonce), Error> {
+    let caller = authorized_caller(request)?;
+    let signature = presented_signature(request.headers())
         .ok_or_else(|| Error::Unauthenticated("request is not signed".into()))?;
-    Ok((caller, nonce))
+    Ok((caller, ReplayNonce::new(signature, body, app.now())))
 }
 
 /// The key id in the path of a key-scoped admin route.

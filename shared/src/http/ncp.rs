@@ -7,15 +7,16 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{json_response, parse_json, path_key_id, signed_bodiless_write, signed_caller, signed_write};
+use super::{
+    authorized_bodiless_write, authorized_caller, authorized_write, json_response, only_query_parameters,
+    parse_json, path_key_id,
+};
 use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
-use crate::model::{ApiKey, KeyChange, KeyState};
-use crate::service::{KeySlot, NewKey};
-
-const LIST_DEFAULT_LIMIT: usize = 10;
-const LIST_MAX_LIMIT: usize = 100;
+use crate::limits::LIST_DEFAULT_LIMIT;
+use crate::model::{ApiKey, KeyState};
+use crate::service::{KeySlot, KeyTarget, KeyUpdate, ListPage, NewKey};
 
 /// The seed's API-key document. Key values are masked unless `clear` holds the one just made.
 pub fn api_key_document(
@@ -47,74 +48,59 @@ struct CreateRequest {
 
 /// `POST /api/v1/api-keys`: 201 with both key values in clear, this once.
 pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let (caller, nonce) = signed_write(app, &request)?;
-        let body: CreateRequest = parse_json(&request)?;
-        let name = body.api_key_name.ok_or_else(|| Error::MissingParameter("apiKeyName".into()))?;
-        let new_key = NewKey {
-            user_id: caller.access_key.clone(),
-            name: Some(name),
-            description: body.api_key_description,
-            ..NewKey::default()
-        };
-        app.create_key(&caller, new_key, Some(&nonce)).await
-    };
-    match outcome.await {
-        Ok(created) => json_response(
-            201,
-            &api_key_document(&created.key, Some(&created.primary), Some(&created.secondary)),
-        ),
-        Err(err) => error_response(&err),
-    }
+    respond(
+        async {
+            let (caller, nonce) = authorized_write(app, &request)?;
+            let body: CreateRequest = parse_json(&request)?;
+            let new_key = NewKey {
+                user_id: caller.access_key.clone(),
+                name: Some(body.api_key_name.ok_or_else(|| Error::MissingParameter("apiKeyName".into()))?),
+                description: body.api_key_description,
+                ..NewKey::default()
+            };
+            let created = app.create_key(&caller, new_key, Some(&nonce)).await?;
+            Ok((201, api_key_document(&created.key, Some(&created.primary), Some(&created.secondary))))
+        }
+        .await,
+    )
 }
 
 /// `GET /api/v1/api-keys/{api-key-id}`
 pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let caller = signed_caller(&request)?;
-        app.key_of(&caller, &path_key_id(&request)?).await
-    };
-    match outcome.await {
-        Ok(key) => json_response(200, &api_key_document(&key, None, None)),
-        Err(err) => error_response(&err),
-    }
+    respond(
+        async {
+            let caller = authorized_caller(&request)?;
+            let key = app.get_key(&caller, &KeyTarget::id(path_key_id(&request)?)).await?;
+            Ok((200, api_key_document(&key, None, None)))
+        }
+        .await,
+    )
 }
 
 /// `GET /api/v1/api-keys?offset=&limit=&apiKeyName=`: `apiKeyName` matches as a substring.
 pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let caller = signed_caller(&request)?;
-        let parameters = request.query_string_parameters();
-        if let Some(unknown) =
-            parameters.iter().map(|(k, _)| k).find(|k| !["offset", "limit", "apiKeyName"].contains(k))
-        {
-            return Err(Error::InvalidArgument(format!("unknown parameter {unknown}")));
+    respond(
+        async {
+            let caller = authorized_caller(&request)?;
+            only_query_parameters(&request, &["offset", "limit", "apiKeyName"])?;
+            let parameters = request.query_string_parameters();
+            let number = |name: &str, default: usize| -> Result<usize, Error> {
+                parameters.first(name).map_or(Ok(default), |v| {
+                    v.parse().map_err(|_| Error::InvalidArgument(format!("{name} is not a whole number")))
+                })
+            };
+            let page = ListPage {
+                offset: number("offset", 0)?,
+                limit: number("limit", LIST_DEFAULT_LIMIT)?,
+                name_contains: parameters.first("apiKeyName").map(str::to_owned),
+            };
+            let found = app.list_keys(&caller, page).await?;
+            let content: Vec<Value> =
+                found.keys.iter().map(|key| api_key_document(key, None, None)).collect();
+            Ok((200, json!({ "apiKeyPage": { "content": content, "total": found.total } })))
         }
-        let number = |name: &str, default: usize| -> Result<usize, Error> {
-            parameters.first(name).map_or(Ok(default), |v| {
-                v.parse().map_err(|_| Error::InvalidArgument(format!("{name} is not a whole number")))
-            })
-        };
-        let offset = number("offset", 0)?;
-        let limit = number("limit", LIST_DEFAULT_LIMIT)?;
-        if !(1..=LIST_MAX_LIMIT).contains(&limit) {
-            return Err(Error::InvalidArgument(format!("limit must be between 1 and {LIST_MAX_LIMIT}")));
-        }
-        let name = parameters.first("apiKeyName").map(str::to_lowercase);
-        let matching: Vec<ApiKey> = app
-            .keys_of(&caller)
-            .await?
-            .into_iter()
-            .filter(|key| name.as_deref().is_none_or(|n| key.name.to_lowercase().contains(n)))
-            .collect();
-        let content: Vec<Value> =
-            matching.iter().skip(offset).take(limit).map(|key| api_key_document(key, None, None)).collect();
-        Ok(json!({ "apiKeyPage": { "content": content, "total": matching.len() } }))
-    };
-    match outcome.await {
-        Ok(page) => json_response(200, &page),
-        Err(err) => error_response(&err),
-    }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -127,22 +113,20 @@ struct UpdateRequest {
 
 /// `PUT /api/v1/api-keys/{api-key-id}`
 pub async fn update_api_key(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let (caller, nonce) = signed_write(app, &request)?;
-        let body: UpdateRequest = parse_json(&request)?;
-        let (name, description) = Keygate::check_details(body.api_key_name, body.api_key_description)?;
-        let change = KeyChange {
-            name,
-            description,
-            state: body.is_enabled.map(|on| if on { KeyState::Enabled } else { KeyState::Disabled }),
-            ..KeyChange::by(&caller.access_key, app.now())
-        };
-        app.change(&caller, &path_key_id(&request)?, &change, &nonce).await
-    };
-    match outcome.await {
-        Ok(key) => json_response(200, &api_key_document(&key, None, None)),
-        Err(err) => error_response(&err),
-    }
+    respond(
+        async {
+            let (caller, nonce) = authorized_write(app, &request)?;
+            let body: UpdateRequest = parse_json(&request)?;
+            let update = KeyUpdate {
+                name: body.api_key_name,
+                description: body.api_key_description,
+                enabled: body.is_enabled,
+            };
+            let key = app.update_key(&caller, &KeyTarget::id(path_key_id(&request)?), update, &nonce).await?;
+            Ok((200, api_key_document(&key, None, None)))
+        }
+        .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -153,29 +137,42 @@ struct RegenerateRequest {
 
 /// `PATCH /api/v1/api-keys/{api-key-id}` `{keyType}`: a new value for that slot, shown this once.
 pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let (caller, nonce) = signed_write(app, &request)?;
-        let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
-        let (key, value) = app.regenerate(&caller, &path_key_id(&request)?, slot, &nonce).await?;
-        Ok(match slot {
-            KeySlot::Primary => api_key_document(&key, Some(&value), None),
-            KeySlot::Secondary => api_key_document(&key, None, Some(&value)),
-        })
-    };
-    match outcome.await {
-        Ok(document) => json_response(200, &document),
-        Err(err) => error_response(&err),
-    }
+    respond(
+        async {
+            let (caller, nonce) = authorized_write(app, &request)?;
+            let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
+            let target = KeyTarget::id(path_key_id(&request)?);
+            let (key, value) = app.regenerate(&caller, &target, slot, &nonce).await?;
+            Ok((
+                200,
+                match slot {
+                    KeySlot::Primary => api_key_document(&key, Some(&value), None),
+                    KeySlot::Secondary => api_key_document(&key, None, Some(&value)),
+                },
+            ))
+        }
+        .await,
+    )
 }
 
 /// `DELETE /api/v1/api-keys/{api-key-id}`: 204.
 pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let (caller, nonce) = signed_bodiless_write(app, &request)?;
-        app.delete_key(&caller, &path_key_id(&request)?, &nonce).await
-    };
-    match outcome.await {
-        Ok(()) => Response::builder().status(204).body(Body::Empty).expect("valid response"),
+    respond(
+        async {
+            let (caller, nonce) = authorized_bodiless_write(app, &request)?;
+            app.delete_key(&caller, &KeyTarget::id(path_key_id(&request)?), &nonce).await?;
+            Ok((204, Value::Null))
+        }
+        .await,
+    )
+}
+
+/// The one responder of the NCP surface: the status and document (none for 204), or the error's
+/// envelope.
+fn respond(outcome: Result<(u16, Value), Error>) -> Response<Body> {
+    match outcome {
+        Ok((204, _)) => Response::builder().status(204).body(Body::Empty).expect("valid response"),
+        Ok((status, document)) => json_response(status, &document),
         Err(err) => error_response(&err),
     }
 }
@@ -184,10 +181,13 @@ pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, message) = match err {
         Error::InvalidArgument(m) => (400, m.clone()),
+        Error::BodyTooLarge => (400, err.to_string()),
         Error::MissingParameter(field) => (400, format!("required parameter: {field}")),
         Error::Unauthenticated(m) => (401, m.clone()),
         Error::PermissionDenied(m) => (403, m.clone()),
         Error::NotFound => (404, "api key not found".to_owned()),
+        Error::NoSuchRoute => (404, err.to_string()),
+        Error::MethodNotAllowed => (405, err.to_string()),
         Error::Conflict => (409, "api key already exists, retry".to_owned()),
         Error::KeyExpired
         | Error::QuotaExhausted
@@ -200,9 +200,5 @@ pub fn error_response(err: &Error) -> Response<Body> {
     } else {
         tracing::info!(status, "ncp request refused");
     }
-    error_body(status, &message)
-}
-
-pub(crate) fn error_body(status: u16, message: &str) -> Response<Body> {
     json_response(status, &json!({ "error": { "errorCode": status.to_string(), "message": message } }))
 }

@@ -1,14 +1,16 @@
 //! Routing for the local server, which serves every route from one process. In AWS, API Gateway
 //! does this (see `template.yaml`) and each Lambda runs one handler; both call the same handlers.
+//! A request that no handler takes (no route, wrong method, bad signature, oversized body) is an
+//! [`Error`] answered by its path's surface.
 
-use lambda_http::http::Method;
 use std::collections::HashMap;
 
+use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use super::{client, ncp, signed_path, spaceone, with_caller};
+use super::{Surface, client_api, ncp, signed_path, spaceone, with_caller};
 use crate::Keygate;
-use crate::signature::SignatureError;
+use crate::error::Error;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -43,6 +45,31 @@ impl Route {
             Route::Health | Route::Regist | Route::Detail | Route::Token | Route::Refresh | Route::Jwks
         )
     }
+
+    async fn handle(self, app: &Keygate, request: Request) -> Response<Body> {
+        match self {
+            Route::Health => client_api::health(app, request).await,
+            Route::Regist => client_api::regist(app, request).await,
+            Route::Detail => client_api::detail(app, request).await,
+            Route::Token => client_api::token(app, request).await,
+            Route::Refresh => client_api::refresh(app, request).await,
+            Route::Jwks => client_api::jwks(app, request).await,
+            Route::CreateApiKey => spaceone::create_api_key(app, request).await,
+            Route::EnableApiKey => spaceone::enable_api_key(app, request).await,
+            Route::DisableApiKey => spaceone::disable_api_key(app, request).await,
+            Route::DeleteApiKey => spaceone::delete_api_key(app, request).await,
+            Route::GetApiKey => spaceone::get_api_key(app, request).await,
+            Route::ListApiKeys => spaceone::list_api_keys(app, request).await,
+            Route::SearchApiKeys => spaceone::search_api_keys(app, request).await,
+            Route::StatApiKeys => spaceone::stat_api_keys(app, request).await,
+            Route::NcpCreate => ncp::create_api_key(app, request).await,
+            Route::NcpGet => ncp::get_api_key(app, request).await,
+            Route::NcpList => ncp::list_api_keys(app, request).await,
+            Route::NcpUpdate => ncp::update_api_key(app, request).await,
+            Route::NcpRegenerate => ncp::regenerate_api_key(app, request).await,
+            Route::NcpDelete => ncp::delete_api_key(app, request).await,
+        }
+    }
 }
 
 const ROUTES: &[(&str, Method, Route)] = &[
@@ -68,92 +95,45 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/identity/v1/api-key/{api_key_id}", Method::GET, Route::GetApiKey),
 ];
 
-/// Which error envelope a path answers in.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Surface {
-    Client,
-    SpaceOne,
-    Ncp,
-}
-
-impl Surface {
-    fn of(path: &str) -> Self {
-        if path.starts_with("/identity/") {
-            Surface::SpaceOne
-        } else if path.starts_with("/api/v1/") {
-            Surface::Ncp
-        } else {
-            Surface::Client
-        }
-    }
-
-    fn error(self, status: u16, spaceone_code: &str, message: &str) -> Response<Body> {
-        match self {
-            Surface::Client if status == 404 => client::not_found(),
-            Surface::Client if status == 405 => client::method_not_allowed(),
-            Surface::Client => client::body_too_large(),
-            Surface::SpaceOne => spaceone::error_body(status, spaceone_code, message),
-            Surface::Ncp => ncp::error_body(status, message),
-        }
-    }
-}
-
 /// Serves one request: finds its route, verifies the signature of admin routes, runs the handler.
 pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
-    let path = request.uri().path().to_owned();
-    let surface = Surface::of(&path);
-    let (route, parameters) = match find(request.method(), &path) {
-        Ok(found) => found,
-        Err(Miss::WrongMethod) => {
-            return surface.error(405, "ERROR_METHOD_NOT_ALLOWED", "method not allowed");
-        }
-        Err(Miss::NoSuchPath) => return surface.error(404, "ERROR_NOT_FOUND", "no such route"),
-    };
-    let request = request.with_path_parameters(parameters);
-    let request = if route.is_admin() {
-        match app.credentials().verify(
-            request.method().as_str(),
-            &signed_path(&request),
-            request.headers(),
-            app.now(),
-        ) {
-            Ok(caller) => with_caller(request, &caller),
-            Err(err) => return unauthenticated(surface, &err),
-        }
-    } else {
-        request
-    };
-    match route {
-        Route::Health => client::health(app, request).await,
-        Route::Regist => client::regist(app, request).await,
-        Route::Detail => client::detail(app, request).await,
-        Route::Token => client::token(app, request).await,
-        Route::Refresh => client::refresh(app, request).await,
-        Route::Jwks => client::jwks(app, request).await,
-        Route::CreateApiKey => spaceone::create_api_key(app, request).await,
-        Route::EnableApiKey => spaceone::enable_api_key(app, request).await,
-        Route::DisableApiKey => spaceone::disable_api_key(app, request).await,
-        Route::DeleteApiKey => spaceone::delete_api_key(app, request).await,
-        Route::GetApiKey => spaceone::get_api_key(app, request).await,
-        Route::ListApiKeys => spaceone::list_api_keys(app, request).await,
-        Route::SearchApiKeys => spaceone::search_api_keys(app, request).await,
-        Route::StatApiKeys => spaceone::stat_api_keys(app, request).await,
-        Route::NcpCreate => ncp::create_api_key(app, request).await,
-        Route::NcpGet => ncp::get_api_key(app, request).await,
-        Route::NcpList => ncp::list_api_keys(app, request).await,
-        Route::NcpUpdate => ncp::update_api_key(app, request).await,
-        Route::NcpRegenerate => ncp::regenerate_api_key(app, request).await,
-        Route::NcpDelete => ncp::delete_api_key(app, request).await,
+    let surface = Surface::of(request.uri().path());
+    match admit(app, request) {
+        Ok((route, request)) => route.handle(app, request).await,
+        Err(err) => surface.error_response(&err),
     }
 }
 
-enum Miss {
-    NoSuchPath,
-    WrongMethod,
+/// The answer to a body larger than the server reads, in the path's envelope.
+pub fn body_too_large(path: &str) -> Response<Body> {
+    Surface::of(path).error_response(&Error::BodyTooLarge)
+}
+
+/// The route of a request, with the request carrying its path parameters and, on an admin route,
+/// the caller its signature proves.
+fn admit(app: &Keygate, request: Request) -> Result<(Route, Request), Error> {
+    let (route, parameters) = find(request.method(), request.uri().path())?;
+    let request = request.with_path_parameters(parameters);
+    if !route.is_admin() {
+        return Ok((route, request));
+    }
+    let verified = app.credentials().verify(
+        request.method().as_str(),
+        &signed_path(&request),
+        request.headers(),
+        app.now(),
+    );
+    match verified {
+        Ok(caller) => Ok((route, with_caller(request, &caller))),
+        Err(err) => {
+            tracing::info!(reason = %err, "admin request signature refused");
+            Err(err.into())
+        }
+    }
 }
 
 /// The route of a method and path, with the values of the path's `{parameters}`.
-fn find(method: &Method, path: &str) -> Result<(Route, HashMap<String, String>), Miss> {
+fn find(method: &Method, path: &str) -> Result<(Route, HashMap<String, String>), Error> {
     let mut path_matched = false;
     for (pattern, route_method, route) in ROUTES {
         if let Some(parameters) = match_path(pattern, path) {
@@ -163,7 +143,7 @@ fn find(method: &Method, path: &str) -> Result<(Route, HashMap<String, String>),
             path_matched = true;
         }
     }
-    Err(if path_matched { Miss::WrongMethod } else { Miss::NoSuchPath })
+    Err(if path_matched { Error::MethodNotAllowed } else { Error::NoSuchRoute })
 }
 
 fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
@@ -183,12 +163,42 @@ fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
     segments.next().is_none().then_some(parameters)
 }
 
-fn unauthenticated(surface: Surface, err: &SignatureError) -> Response<Body> {
-    tracing::info!(reason = %err, "admin request signature refused");
-    surface.error(401, "ERROR_AUTHENTICATE_FAILURE", &err.to_string())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The answer to a body larger than the server reads, in the path's envelope.
-pub fn body_too_large(path: &str) -> Response<Body> {
-    Surface::of(path).error(400, "ERROR_INVALID_ARGUMENT", "body is too large")
+    #[test]
+    fn paths_find_their_route_and_parameters() {
+        let (route, parameters) =
+            find(&Method::PUT, "/identity/v1/api-key/api-key-0123456789ab/enable").unwrap();
+        assert_eq!(route, Route::EnableApiKey);
+        assert_eq!(parameters["api_key_id"], "api-key-0123456789ab");
+        assert_eq!(find(&Method::GET, "/v1/auth/token").unwrap().0, Route::Token);
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_not_allowed_and_anything_else_is_no_route() {
+        assert!(matches!(find(&Method::POST, "/v1/auth/token"), Err(Error::MethodNotAllowed)));
+        assert!(matches!(find(&Method::GET, "/v1/auth/tokens"), Err(Error::NoSuchRoute)));
+        assert!(
+            matches!(find(&Method::GET, "/api/v1/api-keys/"), Err(Error::NoSuchRoute)),
+            "empty parameter"
+        );
+        assert!(
+            matches!(find(&Method::GET, "/api/v1/api-keys/a/b"), Err(Error::NoSuchRoute)),
+            "extra segment"
+        );
+    }
+
+    #[test]
+    fn only_the_public_routes_skip_the_signature() {
+        let public: Vec<Route> = ROUTES.iter().map(|(_, _, r)| *r).filter(|r| !r.is_admin()).collect();
+        assert_eq!(
+            public,
+            [Route::Health, Route::Regist, Route::Detail, Route::Token, Route::Refresh, Route::Jwks]
+        );
+        for (path, _, route) in ROUTES {
+            assert_eq!(route.is_admin(), Surface::of(path) != Surface::Client, "{path}");
+        }
+    }
 }

@@ -7,9 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{RefreshMarker, Store, StoreError, WriteError};
-use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, KeyChange, Timestamp};
-use crate::signature::ReplayNonce;
+use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
+use crate::replay::ReplayNonce;
 
 #[derive(Default)]
 struct Tables {

@@ -12,9 +12,8 @@ use async_trait::async_trait;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, KeyChange, Timestamp};
-use crate::signature::ReplayNonce;
+use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
+use crate::replay::ReplayNonce;
 
 pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
 pub const DYNAMODB_ENDPOINT: &str = "KEYGATE_DYNAMODB_ENDPOINT";

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, KeyState, StoredSecret, Timestamp};
+use crate::model::{ApiKey, ApiKeyId, KeyState, SecretHash, StoredSecret, Timestamp};
 use crate::store::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -19,9 +18,19 @@ pub const TTL: &str = "ttl";
 /// because DynamoDB deletes expired items only eventually.
 pub const LAPSES_AT: &str = "lapses_at";
 
+pub const API_KEY_ID: &str = "api_key_id";
+pub const DOMAIN_ID: &str = "domain_id";
+pub const NAME: &str = "name";
+pub const DESCRIPTION: &str = "description";
+pub const MODIFIER: &str = "modifier";
+pub const MODIFIED_AT: &str = "modified_at";
 pub const STATE: &str = "state";
+pub const ENABLED: &str = "ENABLED";
+const DISABLED: &str = "DISABLED";
 pub const PRIMARY_HASH: &str = "primary_hash";
 pub const SECONDARY_HASH: &str = "secondary_hash";
+pub const PRIMARY_LAST4: &str = "primary_last4";
+pub const SECONDARY_LAST4: &str = "secondary_last4";
 pub const REMAINING: &str = "remaining_total_usage";
 pub const EXPIRES_AT: &str = "expires_at";
 pub const REGISTERED_AT: &str = "registered_at";
@@ -79,22 +88,22 @@ pub fn key_to_item(key: &ApiKey) -> Item {
         (PK.to_owned(), s(key_pk(&key.api_key_id))),
         (GSI1_PK.to_owned(), s(domain_pk(&key.domain_id))),
         (GSI1_SK.to_owned(), s(format!("{}#{}", key.created_at.timestamp_millis(), key.api_key_id))),
-        ("api_key_id".to_owned(), s(key.api_key_id.as_str())),
-        ("domain_id".to_owned(), s(&key.domain_id)),
+        (API_KEY_ID.to_owned(), s(key.api_key_id.as_str())),
+        (DOMAIN_ID.to_owned(), s(&key.domain_id)),
         ("user_id".to_owned(), s(&key.user_id)),
-        ("name".to_owned(), s(&key.name)),
-        ("description".to_owned(), s(&key.description)),
+        (NAME.to_owned(), s(&key.name)),
+        (DESCRIPTION.to_owned(), s(&key.description)),
         (STATE.to_owned(), s(state_name(key.state))),
         (PRIMARY_HASH.to_owned(), s(key.primary.hash.as_str())),
-        ("primary_last4".to_owned(), s(&key.primary.last4)),
+        (PRIMARY_LAST4.to_owned(), s(&key.primary.last4)),
         (SECONDARY_HASH.to_owned(), s(key.secondary.hash.as_str())),
-        ("secondary_last4".to_owned(), s(&key.secondary.last4)),
+        (SECONDARY_LAST4.to_owned(), s(&key.secondary.last4)),
         ("scope".to_owned(), AttributeValue::L(key.scope.iter().map(s).collect())),
         ("max_total_usage".to_owned(), n(key.max_total_usage)),
         (REMAINING.to_owned(), n(key.remaining_total_usage)),
         ("created_at".to_owned(), millis(key.created_at)),
-        ("modified_at".to_owned(), millis(key.modified_at)),
-        ("modifier".to_owned(), s(&key.modifier)),
+        (MODIFIED_AT.to_owned(), millis(key.modified_at)),
+        (MODIFIER.to_owned(), s(&key.modifier)),
         ("domain_code".to_owned(), s(&key.domain_code)),
     ]);
     let optional = [
@@ -123,31 +132,31 @@ pub fn key_to_item(key: &ApiKey) -> Item {
 
 pub fn state_name(state: KeyState) -> &'static str {
     match state {
-        KeyState::Enabled => "ENABLED",
-        KeyState::Disabled => "DISABLED",
+        KeyState::Enabled => ENABLED,
+        KeyState::Disabled => DISABLED,
     }
 }
 
 pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
-    let id = text(item, "api_key_id")?;
+    let id = text(item, API_KEY_ID)?;
     Ok(ApiKey {
-        api_key_id: ApiKeyId::parse(&id).ok_or_else(|| corrupt("api_key_id"))?,
-        domain_id: text(item, "domain_id")?,
+        api_key_id: ApiKeyId::parse(&id).ok_or_else(|| corrupt(API_KEY_ID))?,
+        domain_id: text(item, DOMAIN_ID)?,
         user_id: text(item, "user_id")?,
-        name: text(item, "name")?,
-        description: text(item, "description")?,
+        name: text(item, NAME)?,
+        description: text(item, DESCRIPTION)?,
         state: match text(item, STATE)?.as_str() {
-            "ENABLED" => KeyState::Enabled,
-            "DISABLED" => KeyState::Disabled,
+            ENABLED => KeyState::Enabled,
+            DISABLED => KeyState::Disabled,
             _ => return Err(corrupt(STATE)),
         },
         primary: StoredSecret {
             hash: SecretHash::from_stored(text(item, PRIMARY_HASH)?),
-            last4: text(item, "primary_last4")?,
+            last4: text(item, PRIMARY_LAST4)?,
         },
         secondary: StoredSecret {
             hash: SecretHash::from_stored(text(item, SECONDARY_HASH)?),
-            last4: text(item, "secondary_last4")?,
+            last4: text(item, SECONDARY_LAST4)?,
         },
         scope: match item.get("scope") {
             Some(AttributeValue::L(list)) => list
@@ -163,8 +172,8 @@ pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         registered_at: optional_time(item, REGISTERED_AT)?,
         last_accessed_at: optional_time(item, LAST_ACCESSED_AT)?,
         created_at: time(item, "created_at")?,
-        modified_at: time(item, "modified_at")?,
-        modifier: text(item, "modifier")?,
+        modified_at: time(item, MODIFIED_AT)?,
+        modifier: text(item, MODIFIER)?,
         domain_code: text(item, "domain_code")?,
     })
 }
@@ -195,4 +204,116 @@ fn optional_time(item: &Item, name: &str) -> Result<Option<Timestamp>, StoreErro
 
 fn time(item: &Item, name: &str) -> Result<Timestamp, StoreError> {
     optional_time(item, name)?.ok_or_else(|| corrupt(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    fn at(millis: i64) -> Timestamp {
+        Timestamp::from_timestamp_millis(millis).unwrap()
+    }
+
+    fn key() -> ApiKey {
+        let secret = |c: &str, last4: &str| StoredSecret {
+            hash: SecretHash::from_stored(c.repeat(64)),
+            last4: last4.into(),
+        };
+        ApiKey {
+            api_key_id: ApiKeyId::parse("api-key-0123456789ab").unwrap(),
+            domain_id: "domain-a".into(),
+            user_id: "user-1".into(),
+            name: "orders".into(),
+            description: "".into(),
+            state: KeyState::Enabled,
+            primary: secret("a", "AAAA"),
+            secondary: secret("b", "BBBB"),
+            scope: vec!["orders:read".into(), "orders:write".into()],
+            max_total_usage: 100,
+            remaining_total_usage: 99,
+            validity_seconds: Some(3600),
+            expires_at: None,
+            registered_at: None,
+            last_accessed_at: None,
+            created_at: at(1_764_000_000_000),
+            modified_at: at(1_764_000_000_500),
+            modifier: "AKADMIN".into(),
+            domain_code: "PUB".into(),
+        }
+    }
+
+    #[test]
+    fn a_key_survives_the_round_trip_in_every_expiry_form() {
+        let unregistered = key();
+        let mut registered = key();
+        registered.register(at(1_764_000_001_000));
+        registered.last_accessed_at = Some(at(1_764_000_002_000));
+        let fixed = ApiKey { validity_seconds: None, expires_at: Some(at(1_800_000_000_000)), ..key() };
+        let mut fixed_registered = fixed.clone();
+        fixed_registered.register(at(1_764_000_001_000));
+        for (what, key) in [
+            ("validity, unregistered", unregistered),
+            ("validity, registered", registered),
+            ("fixed expiry", fixed),
+            ("fixed expiry, registered", fixed_registered),
+        ] {
+            assert_eq!(key_from_item(&key_to_item(&key)).unwrap(), key, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_item_carries_its_table_keys_and_the_expiry_parts_registration_adds() {
+        let item = key_to_item(&key());
+        assert_eq!(item[PK], s("KEY#api-key-0123456789ab"));
+        assert_eq!(item[GSI1_PK], s("DOMAIN#domain-a"));
+        assert_eq!(item[GSI1_SK], s("1764000000000#api-key-0123456789ab"));
+        assert_eq!(item[STATE], s(ENABLED));
+        assert_eq!(item[EXPIRY_OFFSET], n(3_600_000), "validity in milliseconds, added at registration");
+        assert!(!item.contains_key(EXPIRY_BASE) && !item.contains_key(EXPIRES_AT));
+
+        let fixed = key_to_item(&ApiKey { validity_seconds: None, expires_at: Some(at(1_800_000_000_000)), ..key() });
+        assert_eq!((&fixed[EXPIRY_BASE], &fixed[EXPIRY_OFFSET]), (&n(0), &n(1_800_000_000_000_i64)));
+
+        let mut registered = key();
+        registered.register(at(1_764_000_001_000));
+        let registered = key_to_item(&registered);
+        assert_eq!(registered[EXPIRY_BASE], n(1_764_000_001_000_i64));
+        assert_eq!(registered[EXPIRES_AT], n(1_764_003_601_000_i64));
+    }
+
+    #[test]
+    fn a_missing_or_malformed_attribute_is_named_without_its_value() {
+        let cases: [(&str, fn(&mut Item)); 4] = [
+            ("user_id", |item| {
+                item.remove("user_id");
+            }),
+            (STATE, |item| {
+                item.insert(STATE.into(), s("PAUSED"));
+            }),
+            (REMAINING, |item| {
+                item.insert(REMAINING.into(), s("many"));
+            }),
+            ("scope", |item| {
+                item.insert("scope".into(), AttributeValue::L(vec![n(1)]));
+            }),
+        ];
+        for (attribute, spoil) in cases {
+            let mut item = key_to_item(&key());
+            spoil(&mut item);
+            let message = key_from_item(&item).unwrap_err().to_string();
+            assert!(message.ends_with(&format!("missing or malformed {attribute}")), "{attribute}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_lapsing_item_expires_for_dynamodb_no_sooner_than_it_lapses() {
+        let item = lapsing(nonce_pk("abc"), at(1_764_000_000_001));
+        assert_eq!(item[PK], s("SIG#abc"));
+        assert_eq!(item[LAPSES_AT], n(1_764_000_000_001_i64));
+        assert_eq!(item[TTL], n(1_764_000_001), "rounded up to the next second");
+        let exact = lapsing(family_pk("f"), at(1_764_000_000_000) + TimeDelta::zero());
+        assert_eq!(exact[TTL], n(1_764_000_000));
+    }
 }

@@ -2,81 +2,44 @@
 //! transaction), and a failed condition is explained from the item DynamoDB hands back
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), never from a second read.
 //!
-//! Nothing outside this module knows the SDK.
+//! Nothing outside this module knows the SDK. [`item`] maps keys to items, [`writes`] builds the
+//! conditional writes' expressions, [`retry`] decides when a mint may be sent again, and
+//! [`cancellation`] reads why a transaction was cancelled.
 
+mod cancellation;
+mod client;
 mod item;
+mod retry;
 pub mod table;
-
-use std::future::Future;
-use std::time::Duration;
+mod writes;
 
 use async_trait::async_trait;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
+use self::cancellation::Cancellation;
+pub use self::client::client_config;
+use self::client::unavailable;
 use self::item::*;
+use self::retry::{WRITE_BACKOFF, no_sdk_retries, not_applied, send_once_applied};
 use super::{RefreshMarker, Store, StoreError, WriteError};
-use crate::key_value::SecretHash;
-use crate::model::{ApiKey, ApiKeyId, KeyChange, Timestamp};
-use crate::signature::ReplayNonce;
+use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
+use crate::replay::ReplayNonce;
 
 pub const GSI1: &str = "gsi1";
 /// DynamoDB's limit on keys in one BatchGetItem.
 const BATCH_GET_LIMIT: usize = 100;
 const BATCH_GET_ATTEMPTS: usize = 5;
 
-/// A mint or refresh is retried this many times at most, and only after an error that proves
-/// the write was not applied.
-const WRITE_ATTEMPTS: u32 = 3;
-const WRITE_BACKOFF: Duration = Duration::from_millis(25);
-
-/// Mintable: enabled, registered, unexpired and not exhausted. The key secret is checked by the
-/// token route only: a refresh proves possession of a token instead.
-const MINTABLE: &str =
-    "#state = :enabled AND attribute_exists(#registered) AND #expires > :now AND #remaining > :zero";
-const SECRET_MATCHES: &str = "(#primary = :secret OR #secondary = :secret)";
-const CONSUME_UNIT: &str = "SET #remaining = #remaining - :one, #last_accessed = :now";
-/// Absent, or present but lapsed (DynamoDB's TTL deletes only eventually).
-const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
-
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
-}
-
-/// The SDK configuration keygate runs with: bounded timeouts (a request that hangs becomes a 500
-/// within seconds), standard retries for reads and admin writes, and, when an endpoint is given
-/// (DynamoDB Local, an emulator), placeholder credentials unless real ones are configured.
-pub async fn client_config(endpoint: Option<&str>) -> aws_sdk_dynamodb::config::Builder {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(4))
-        .build();
-    let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(timeouts)
-        .retry_config(RetryConfig::standard().with_max_attempts(3));
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "keygate"));
-        }
-    }
-    aws_sdk_dynamodb::config::Builder::from(&loader.load().await)
 }
 
 impl DynamoStore {
@@ -92,10 +55,6 @@ impl DynamoStore {
     /// AWS the template owns the table).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         table::create_if_missing(&self.client, &self.table).await
-    }
-
-    fn key(&self, id: &ApiKeyId) -> (String, AttributeValue) {
-        (PK.to_owned(), s(key_pk(id)))
     }
 
     /// Reads up to [`BATCH_GET_LIMIT`] keys, asking again for any DynamoDB left unprocessed.
@@ -132,9 +91,11 @@ impl DynamoStore {
     async fn transact_with_nonce(
         &self,
         write: TransactWriteItem,
-        put_nonce: Put,
+        nonce: &ReplayNonce,
+        now: Timestamp,
         operation: &str,
     ) -> Result<(), WriteError> {
+        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), now);
         let outcome = self
             .client
             .transact_write_items()
@@ -142,73 +103,31 @@ impl DynamoStore {
             .transact_items(TransactWriteItem::builder().put(put_nonce).build())
             .send()
             .await;
-        let err = match outcome {
-            Ok(_) => return Ok(()),
-            Err(err) => err,
-        };
-        let reasons = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
-                c.cancellation_reasons().to_vec()
-            }
-            _ => return Err(unavailable(operation)(err).into()),
-        };
-        let failed = |index: usize| reasons.get(index).and_then(|r| r.code()) == Some(CONDITION_FAILED);
-        if failed(1) {
-            Err(WriteError::Replayed)
-        } else if failed(0) {
-            Err(WriteError::Rejected(None))
-        } else {
-            Err(unavailable(operation)(err).into())
+        let Err(err) = outcome else { return Ok(()) };
+        match Cancellation::of(&err) {
+            Some(cancellation) if cancellation.condition_failed(1) => Err(WriteError::Replayed),
+            Some(cancellation) if cancellation.condition_failed(0) => Err(WriteError::Rejected(None)),
+            _ => Err(unavailable(operation)(err).into()),
         }
     }
 
+    /// Puts a marker, revocation or nonce unless a live one is there.
     fn put_lapsing(&self, item: Item, now: Timestamp) -> Put {
+        let condition = writes::absent_or_lapsed(now);
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(ABSENT_OR_LAPSED)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#lapses", LAPSES_AT)
-            .expression_attribute_values(":now", millis(now))
+            .condition_expression(condition.condition)
+            .set_expression_attribute_names(Some(condition.names))
+            .set_expression_attribute_values(Some(condition.values))
             .build()
             .expect("complete put")
     }
 }
 
-/// Condition, names and values of consuming one unit: the key must be mintable and, when a secret
-/// is presented (the token route), hold it.
-struct ConsumeUnit {
-    condition: String,
-    names: std::collections::HashMap<String, String>,
-    values: Item,
-}
-
-impl ConsumeUnit {
-    fn new(secret: Option<&SecretHash>, now: Timestamp) -> Self {
-        let mut names = names(&[
-            ("#state", STATE),
-            ("#registered", REGISTERED_AT),
-            ("#expires", EXPIRES_AT),
-            ("#remaining", REMAINING),
-            ("#last_accessed", LAST_ACCESSED_AT),
-        ]);
-        let mut values =
-            values(&[(":enabled", s("ENABLED")), (":now", millis(now)), (":zero", n(0)), (":one", n(1))]);
-        let condition = match secret {
-            Some(secret) => {
-                names.extend(self::names(&[("#primary", PRIMARY_HASH), ("#secondary", SECONDARY_HASH)]));
-                values.insert(":secret".to_owned(), s(secret.as_str()));
-                format!("{MINTABLE} AND {SECRET_MATCHES}")
-            }
-            None => MINTABLE.to_owned(),
-        };
-        Self { condition, names, values }
-    }
-}
-
 /// The key as an `UpdateItem` with `ALL_NEW` left it, or why its condition failed.
 fn updated_key<R: std::fmt::Debug>(
-    outcome: Result<aws_sdk_dynamodb::operation::update_item::UpdateItemOutput, SdkError<UpdateItemError, R>>,
+    outcome: Result<UpdateItemOutput, SdkError<UpdateItemError, R>>,
     operation: &str,
 ) -> Result<ApiKey, WriteError> {
     match outcome {
@@ -220,100 +139,14 @@ fn updated_key<R: std::fmt::Debug>(
     }
 }
 
-fn names(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-}
-
-fn values(pairs: &[(&str, AttributeValue)]) -> Item {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
-}
-
-pub(crate) fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(err: &SdkError<E, R>) -> String {
-    DisplayErrorContext(err).to_string()
-}
-
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    operation: &str,
-) -> impl FnOnce(SdkError<E, R>) -> StoreError + '_ {
-    move |err| StoreError::Unavailable(format!("{operation}: {}", describe(&err)))
-}
-
 fn rejected(old: Option<&Item>) -> Result<WriteError, StoreError> {
     Ok(WriteError::Rejected(old.map(key_from_item).transpose()?.map(Box::new)))
 }
-
-/// An error after which the write certainly did not happen: DynamoDB refused it for capacity or
-/// a conflicting transaction, or the connection was refused before anything was sent. A timeout
-/// proves nothing (the write may have been applied), so it is never retried.
-fn not_applied<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    match err {
-        SdkError::ServiceError(context) => matches!(
-            context.err().code(),
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "TransactionConflictException"
-            )
-        ),
-        SdkError::DispatchFailure(failure) => {
-            let mut source: Option<&(dyn std::error::Error + 'static)> =
-                failure.as_connector_error().map(|e| e as _);
-            while let Some(err) = source {
-                if err
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-                {
-                    return true;
-                }
-                source = err.source();
-            }
-            false
-        }
-        _ => false,
-    }
-}
-
-/// Sends a mint or refresh write with the SDK's own retries off, retrying only when `retry`
-/// proves the previous attempt was not applied: a unit may be lost, but a token is never issued
-/// twice for one unit and a refresh is never mistaken for its own replay.
-async fn send_once_applied<T, E, R, F, Fut>(
-    mut send: F,
-    retry: impl Fn(&SdkError<E, R>) -> bool,
-) -> Result<T, SdkError<E, R>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, R>>>,
-{
-    let mut attempt = 1;
-    loop {
-        match send().await {
-            Err(err) if attempt < WRITE_ATTEMPTS && retry(&err) => {
-                tokio::time::sleep(WRITE_BACKOFF * attempt).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
-fn no_sdk_retries() -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled())
-}
-
-const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 #[async_trait]
 impl Store for DynamoStore {
     async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
         let item = key_to_item(key);
-        let put_key = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item.clone()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .build()
-            .expect("complete put");
         let Some(nonce) = nonce else {
             let outcome = self
                 .client
@@ -334,22 +167,26 @@ impl Store for DynamoStore {
                 Err(err) => Err(unavailable("create key")(err).into()),
             };
         };
-        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), key.created_at);
-        self.transact_with_nonce(TransactWriteItem::builder().put(put_key).build(), put_nonce, "create key")
-            .await
-            .map_err(|err| match err {
-                WriteError::Rejected(_) => WriteError::AlreadyExists,
-                other => other,
-            })
+        let put_key = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .expect("complete put");
+        let write = TransactWriteItem::builder().put(put_key).build();
+        self.transact_with_nonce(write, nonce, key.created_at, "create key").await.map_err(|err| match err {
+            WriteError::Rejected(_) => WriteError::AlreadyExists,
+            other => other,
+        })
     }
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let (name, value) = self.key(id);
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(name, value)
+            .key(PK, s(key_pk(id)))
             .consistent_read(true)
             .send()
             .await
@@ -395,32 +232,9 @@ impl Store for DynamoStore {
         secret: &SecretHash,
         now: Timestamp,
     ) -> Result<ApiKey, WriteError> {
-        let (name, value) = self.key(id);
-        let outcome = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(name, value)
-            .condition_expression(format!("#state = :enabled AND {SECRET_MATCHES}"))
-            .update_expression(
-                "SET #registered = if_not_exists(#registered, :now), \
-                 #base = if_not_exists(#base, :now), \
-                 #expires = if_not_exists(#base, :now) + #offset",
-            )
-            .set_expression_attribute_names(Some(names(&[
-                ("#state", STATE),
-                ("#primary", PRIMARY_HASH),
-                ("#secondary", SECONDARY_HASH),
-                ("#registered", REGISTERED_AT),
-                ("#base", EXPIRY_BASE),
-                ("#expires", EXPIRES_AT),
-                ("#offset", EXPIRY_OFFSET),
-            ])))
-            .set_expression_attribute_values(Some(values(&[
-                (":enabled", s("ENABLED")),
-                (":secret", s(secret.as_str())),
-                (":now", millis(now)),
-            ])))
+        let request = self.client.update_item().table_name(&self.table).key(PK, s(key_pk(id)));
+        let outcome = writes::register(secret, now)
+            .update_item(request)
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -434,17 +248,11 @@ impl Store for DynamoStore {
         secret: &SecretHash,
         now: Timestamp,
     ) -> Result<ApiKey, WriteError> {
-        let consume = ConsumeUnit::new(Some(secret), now);
         let outcome = send_once_applied(
             || {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(PK, s(key_pk(id)))
-                    .condition_expression(&consume.condition)
-                    .update_expression(CONSUME_UNIT)
-                    .set_expression_attribute_names(Some(consume.names.clone()))
-                    .set_expression_attribute_values(Some(consume.values.clone()))
+                let request = self.client.update_item().table_name(&self.table).key(PK, s(key_pk(id)));
+                writes::consume_unit(Some(secret), now)
+                    .update_item(request)
                     .return_values(ReturnValue::AllNew)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                     .customize()
@@ -464,40 +272,21 @@ impl Store for DynamoStore {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         let put_marker = self.put_lapsing(lapsing(refresh_marker_pk(&marker.jti), marker.expires_at), now);
+        let family_is_live = writes::absent_or_lapsed(now);
         let family_not_revoked = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PK, s(family_pk(&marker.family)))
-            .condition_expression(ABSENT_OR_LAPSED)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#lapses", LAPSES_AT)
-            .expression_attribute_values(":now", millis(now))
+            .condition_expression(family_is_live.condition)
+            .set_expression_attribute_names(Some(family_is_live.names))
+            .set_expression_attribute_values(Some(family_is_live.values))
             .build()
             .expect("complete condition check");
-        let consume = ConsumeUnit::new(None, now);
-        let consume_unit = Update::builder()
-            .table_name(&self.table)
-            .key(PK, s(key_pk(id)))
-            .condition_expression(consume.condition)
-            .update_expression(CONSUME_UNIT)
-            .set_expression_attribute_names(Some(consume.names))
-            .set_expression_attribute_values(Some(consume.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("complete update");
+        let consume_unit = writes::consume_unit(None, now).transact_update(&self.table, key_pk(id));
         let items = vec![
             TransactWriteItem::builder().put(put_marker).build(),
             TransactWriteItem::builder().condition_check(family_not_revoked).build(),
             TransactWriteItem::builder().update(consume_unit).build(),
         ];
-        let cancellation_reasons = |err: &SdkError<_, _>| match err {
-            SdkError::ServiceError(context) => match context.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    Some(c.cancellation_reasons().to_vec())
-                }
-                _ => None,
-            },
-            _ => None,
-        };
         let outcome = send_once_applied(
             || {
                 self.client
@@ -507,31 +296,17 @@ impl Store for DynamoStore {
                     .config_override(no_sdk_retries())
                     .send()
             },
-            |err| {
-                not_applied(err)
-                    || cancellation_reasons(err).is_some_and(|reasons| {
-                        reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
-                            && !reasons.iter().any(|r| r.code() == Some(CONDITION_FAILED))
-                    })
-            },
+            |err| not_applied(err) || Cancellation::of(err).is_some_and(|c| c.only_conflicted()),
         )
         .await;
-        let err = match outcome {
-            Ok(_) => return Ok(()),
-            Err(err) => err,
-        };
-        let Some(reasons) = cancellation_reasons(&err) else {
-            return Err(unavailable("consume for refresh")(err).into());
-        };
-        let failed = |index: usize| reasons.get(index).is_some_and(|r| r.code() == Some(CONDITION_FAILED));
-        if failed(0) {
-            Err(WriteError::TokenReused)
-        } else if failed(1) {
-            Err(WriteError::FamilyRevoked)
-        } else if failed(2) {
-            Err(rejected(reasons[2].item())?)
-        } else {
-            Err(unavailable("consume for refresh")(err).into())
+        let Err(err) = outcome else { return Ok(()) };
+        match Cancellation::of(&err) {
+            Some(cancellation) if cancellation.condition_failed(0) => Err(WriteError::TokenReused),
+            Some(cancellation) if cancellation.condition_failed(1) => Err(WriteError::FamilyRevoked),
+            Some(cancellation) if cancellation.condition_failed(2) => {
+                Err(rejected(cancellation.old_item(2))?)
+            }
+            _ => Err(unavailable("consume for refresh")(err).into()),
         }
     }
 
@@ -544,58 +319,18 @@ impl Store for DynamoStore {
         change: &KeyChange,
         nonce: &ReplayNonce,
     ) -> Result<ApiKey, WriteError> {
-        let mut assignments = vec!["#modifier = :modifier", "#modified_at = :modified_at"];
-        let mut attribute_names =
-            names(&[("#domain", "domain_id"), ("#modifier", "modifier"), ("#modified_at", "modified_at")]);
-        let mut attribute_values = values(&[
-            (":domain", s(domain_id)),
-            (":modifier", s(&change.modifier)),
-            (":modified_at", millis(change.modified_at)),
-        ]);
-        let mut assign =
-            |name: &'static str, attribute: &str, value: AttributeValue, assignment: &'static str| {
-                attribute_names.insert(name.to_owned(), attribute.to_owned());
-                attribute_values.insert(name.replacen('#', ":", 1), value);
-                assignments.push(assignment);
-            };
-        if let Some(state) = change.state {
-            assign("#state", STATE, s(state_name(state)), "#state = :state");
-        }
-        if let Some(name) = &change.name {
-            assign("#name", "name", s(name), "#name = :name");
-        }
-        if let Some(description) = &change.description {
-            assign("#description", "description", s(description), "#description = :description");
-        }
-        if let Some(primary) = &change.primary {
-            assign("#primary", PRIMARY_HASH, s(primary.hash.as_str()), "#primary = :primary");
-            assign("#primary_last4", "primary_last4", s(&primary.last4), "#primary_last4 = :primary_last4");
-        }
-        if let Some(secondary) = &change.secondary {
-            assign("#secondary", SECONDARY_HASH, s(secondary.hash.as_str()), "#secondary = :secondary");
-            assign(
-                "#secondary_last4",
-                "secondary_last4",
-                s(&secondary.last4),
-                "#secondary_last4 = :secondary_last4",
-            );
-        }
-        let update = Update::builder()
+        let update = writes::change(domain_id, change);
+        let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .key(PK, s(key_pk(id)))
-            .condition_expression("#domain = :domain")
-            .update_expression(format!("SET {}", assignments.join(", ")))
-            .set_expression_attribute_names(Some(attribute_names))
-            .set_expression_attribute_values(Some(attribute_values))
+            .condition_expression(update.condition)
+            .update_expression(update.update)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
             .build()
             .expect("complete update");
-        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), change.modified_at);
-        self.transact_with_nonce(
-            TransactWriteItem::builder().update(update).build(),
-            put_nonce,
-            "change key",
-        )
-        .await?;
+        let write = TransactWriteItem::builder().update(update).build();
+        self.transact_with_nonce(write, nonce, change.modified_at, "change key").await?;
         // Deleted between the two requests: the change was applied, so "not found" would mislead.
         self.get_key(id).await?.ok_or_else(|| {
             StoreError::Unavailable(
@@ -612,17 +347,17 @@ impl Store for DynamoStore {
         nonce: &ReplayNonce,
         now: Timestamp,
     ) -> Result<(), WriteError> {
+        let in_domain = writes::in_domain(domain_id);
         let delete = Delete::builder()
             .table_name(&self.table)
             .key(PK, s(key_pk(id)))
-            .condition_expression("#domain = :domain")
-            .expression_attribute_names("#domain", "domain_id")
-            .expression_attribute_values(":domain", s(domain_id))
+            .condition_expression(in_domain.condition)
+            .set_expression_attribute_names(Some(in_domain.names))
+            .set_expression_attribute_values(Some(in_domain.values))
             .build()
             .expect("complete delete");
-        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), now);
-        self.transact_with_nonce(TransactWriteItem::builder().delete(delete).build(), put_nonce, "delete key")
-            .await
+        let write = TransactWriteItem::builder().delete(delete).build();
+        self.transact_with_nonce(write, nonce, now, "delete key").await
     }
 
     async fn revoke_family(

@@ -51,7 +51,7 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), Store
     match client.describe_table().table_name(table).send().await {
         Ok(_) => return Ok(()),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
-        Err(err) => return Err(unavailable("describe", super::describe(&err))),
+        Err(err) => return Err(unavailable("describe", super::client::describe(&err))),
     }
     let properties = table_properties();
     let attributes = list(&properties, "AttributeDefinitions").iter().map(|definition| {
@@ -82,7 +82,7 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), Store
         .set_global_secondary_indexes(Some(indexes.collect()))
         .send()
         .await
-        .map_err(|err| unavailable("create", super::describe(&err)))?;
+        .map_err(|err| unavailable("create", super::client::describe(&err)))?;
     client
         .update_time_to_live()
         .table_name(table)
@@ -95,7 +95,7 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), Store
         )
         .send()
         .await
-        .map_err(|err| unavailable("enable TTL on", super::describe(&err)))?;
+        .map_err(|err| unavailable("enable TTL on", super::client::describe(&err)))?;
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! The client API of seed 000: `{"result": {...}}` envelopes, epoch-millisecond expiries.
+//! The client API of seed 000 (`/v1/...`, the routes a customer calls with its key or token): `{"result": {...}}` envelopes, epoch-millisecond expiries.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -20,40 +20,40 @@ struct RegistRequest {
 
 /// `POST /v1/key/regist`
 pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async {
-        let body: RegistRequest = parse_json(&request)?;
-        app.register(&body.key).await
-    };
     respond(
-        outcome
-            .await
-            .map(|key| json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage })),
+        async {
+            let body: RegistRequest = parse_json(&request)?;
+            let key = app.register(&body.key).await?;
+            Ok(json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage }))
+        }
+        .await,
     )
 }
 
 /// `GET /v1/key/detail`
 pub async fn detail(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async { app.detail(api_key_header(&request)?).await };
-    respond(outcome.await.map(|key| {
-        json!({
-            "key_expired": key_expired(&key),
-            "remaining_total_usage": key.remaining_total_usage,
-            "max_total_usage": key.max_total_usage,
-            "scope": key.scope,
-        })
-    }))
+    respond(
+        async {
+            let key = app.detail(api_key_header(&request)?).await?;
+            Ok(json!({
+                "key_expired": key_expired(&key),
+                "remaining_total_usage": key.remaining_total_usage,
+                "max_total_usage": key.max_total_usage,
+                "scope": key.scope,
+            }))
+        }
+        .await,
+    )
 }
 
 /// `GET /v1/auth/token`
 pub async fn token(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async { app.issue_token(api_key_header(&request)?).await };
-    token_response(outcome.await)
+    token_response(async { app.issue_token(api_key_header(&request)?).await }.await)
 }
 
 /// `GET /v1/auth/refresh`
 pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
-    let outcome = async { app.refresh(bearer_token(&request)?).await };
-    token_response(outcome.await)
+    token_response(async { app.refresh(bearer_token(&request)?).await }.await)
 }
 
 /// `GET /.well-known/jwks.json`
@@ -100,6 +100,7 @@ fn token_response(outcome: Result<IssuedToken, Error>) -> Response<Body> {
     response
 }
 
+/// The one responder of the client API: `{"result": ...}`, or the error's envelope.
 fn respond(outcome: Result<Value, Error>) -> Response<Body> {
     match outcome {
         Ok(result) => json_response(200, &json!({ "result": result })),
@@ -110,8 +111,11 @@ fn respond(outcome: Result<Value, Error>) -> Response<Body> {
 /// The one mapping of domain errors to the client envelope: the seed's texts plus our `code`.
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, text, code) = match err {
-        Error::InvalidArgument(_) | Error::MissingParameter(_) => (400, "Bad request", "bad_request"),
-        Error::NotFound => (404, "Not found", "not_found"),
+        Error::InvalidArgument(_) | Error::MissingParameter(_) | Error::BodyTooLarge => {
+            (400, "Bad request", "bad_request")
+        }
+        Error::NotFound | Error::NoSuchRoute => (404, "Not found", "not_found"),
+        Error::MethodNotAllowed => (405, "Method not allowed", "method_not_allowed"),
         Error::KeyExpired => (429, NOT_AUTHENTICATED, "key_expired"),
         Error::QuotaExhausted => (429, NOT_AUTHENTICATED, "quota_exhausted"),
         Error::InvalidToken => (429, NOT_AUTHENTICATED, "invalid_token"),
@@ -130,18 +134,6 @@ pub fn error_response(err: &Error) -> Response<Body> {
 
 const NOT_AUTHENTICATED: &str = "This token is not authenticated.";
 
-pub(crate) fn error_body(status: u16, text: &str, code: &str) -> Response<Body> {
+fn error_body(status: u16, text: &str, code: &str) -> Response<Body> {
     json_response(status, &json!({ "result": { "error": text, "code": code } }))
-}
-
-pub fn not_found() -> Response<Body> {
-    error_body(404, "Not found", "not_found")
-}
-
-pub fn method_not_allowed() -> Response<Body> {
-    error_body(405, "Method not allowed", "method_not_allowed")
-}
-
-pub fn body_too_large() -> Response<Body> {
-    error_body(400, "Bad request", "bad_request")
 }

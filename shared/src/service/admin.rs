@@ -1,0 +1,298 @@
+//! The admin surfaces' use cases (SpaceONE and NCP alike): create, read, search, count, change,
+//! rotate and delete the keys of the caller's domain. Each takes validated input, so the rules
+//! hold whichever surface a request came through.
+
+use serde_json::Value;
+
+use super::{Keygate, rules};
+use crate::api_key_info;
+use crate::error::Error;
+use crate::key_value::KeyValue;
+use crate::model::{ApiKey, ApiKeyId, Caller, KeyChange, KeyState, StoredSecret, Timestamp};
+use crate::query::stat::StatisticsQuery;
+use crate::query::{Query, QueryResult};
+use crate::replay::ReplayNonce;
+use crate::store::WriteError;
+
+const DEFAULT_DOMAIN_CODE: &str = "PUB";
+
+/// An admin's request for a new key; `None` means "the default".
+#[derive(Clone, Debug, Default)]
+pub struct NewKey {
+    pub user_id: String,
+    pub domain_id: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scope: Option<Vec<String>>,
+    pub max_total_usage: Option<i64>,
+    pub validity_seconds: Option<i64>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A new key with its two values, which are shown this once and never again.
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub primary: KeyValue,
+    pub secondary: KeyValue,
+}
+
+/// The key an admin request names: its id and, where a surface lets the request repeat it, the
+/// domain the request says the key is in, which must be the caller's.
+#[derive(Clone, Debug, Default)]
+pub struct KeyTarget {
+    pub id: String,
+    pub domain_id: Option<String>,
+}
+
+impl KeyTarget {
+    pub fn id(id: impl Into<String>) -> Self {
+        Self { id: id.into(), domain_id: None }
+    }
+}
+
+/// SpaceONE's `APIKeyQuery`: a `Query` and equality conditions on three fields.
+#[derive(Clone, Debug, Default)]
+pub struct KeySearch {
+    pub query: Query,
+    pub api_key_id: Option<String>,
+    pub state: Option<String>,
+    pub user_id: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+/// SpaceONE's `APIKeyStatQuery`.
+#[derive(Debug)]
+pub struct KeyStat {
+    pub query: StatisticsQuery,
+    pub domain_id: Option<String>,
+}
+
+/// One page of a domain's keys, oldest first, optionally only those whose name contains a text
+/// (case-insensitive).
+#[derive(Clone, Debug)]
+pub struct ListPage {
+    pub offset: usize,
+    pub limit: usize,
+    pub name_contains: Option<String>,
+}
+
+/// A page of keys and how many matched in all.
+#[derive(Debug)]
+pub struct KeysPage {
+    pub keys: Vec<ApiKey>,
+    pub total: usize,
+}
+
+/// An admin's change to a key's details; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// One of the two values of a key (NCP's `keyType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeySlot {
+    Primary,
+    Secondary,
+}
+
+impl Keygate {
+    pub async fn create_key(
+        &self,
+        caller: &Caller,
+        request: NewKey,
+        nonce: Option<&ReplayNonce>,
+    ) -> Result<CreatedKey, Error> {
+        let now = self.now();
+        rules::own_domain(caller, request.domain_id.as_deref())?;
+        let user_id = rules::user_id(request.user_id)?;
+        let id = ApiKeyId::generate();
+        let name = match request.name {
+            Some(name) => rules::name(name)?,
+            None => id.to_string(),
+        };
+        let description = rules::description(request.description.unwrap_or_default())?;
+        let scope = rules::scope(request.scope.unwrap_or_default())?;
+        let max_total_usage = match request.max_total_usage {
+            None => self.key_defaults.max_total_usage,
+            Some(n) => rules::max_total_usage(n)?,
+        };
+        let (validity_seconds, expires_at) = rules::expiry(
+            request.validity_seconds,
+            request.expires_at,
+            self.key_defaults.validity_seconds,
+            now,
+        )?;
+
+        let primary = KeyValue::generate(&id);
+        let secondary = KeyValue::generate(&id);
+        let key = ApiKey {
+            primary: self.stored(&primary),
+            secondary: self.stored(&secondary),
+            api_key_id: id,
+            domain_id: caller.domain_id.clone(),
+            user_id,
+            name,
+            description,
+            state: KeyState::Enabled,
+            scope,
+            max_total_usage,
+            remaining_total_usage: max_total_usage,
+            validity_seconds,
+            expires_at,
+            registered_at: None,
+            last_accessed_at: None,
+            created_at: now,
+            modified_at: now,
+            modifier: caller.access_key.clone(),
+            domain_code: DEFAULT_DOMAIN_CODE.into(),
+        };
+        match self.store.create_key(&key, nonce).await {
+            Ok(()) => Ok(CreatedKey { key, primary, secondary }),
+            Err(WriteError::Replayed) => Err(replayed()),
+            // 48 random bits collide about once in 16 million keys of one table; say so rather
+            // than overwrite, and let the caller retry.
+            Err(WriteError::AlreadyExists) => Err(Error::Conflict),
+            Err(WriteError::Store(err)) => Err(err.into()),
+            Err(other) => Err(Error::Internal(format!("unexpected create outcome {other:?}"))),
+        }
+    }
+
+    /// A key of the caller's domain; any other id, well-formed or not, is unknown.
+    pub async fn get_key(&self, caller: &Caller, target: &KeyTarget) -> Result<ApiKey, Error> {
+        rules::own_domain(caller, target.domain_id.as_deref())?;
+        let id = ApiKeyId::parse(&target.id).ok_or(Error::NotFound)?;
+        match self.store.get_key(&id).await? {
+            Some(key) if key.domain_id == caller.domain_id => Ok(key),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects.
+    pub async fn search_keys(&self, caller: &Caller, search: KeySearch) -> Result<QueryResult, Error> {
+        rules::own_domain(caller, search.domain_id.as_deref())?;
+        let mut query = search.query;
+        query.and_equal("api_key_id", search.api_key_id);
+        query.and_equal("state", search.state);
+        query.and_equal("user_id", search.user_id);
+        let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
+        query.run(documents, &api_key_info::schema(), &api_key_info::PROJECTION, self.now())
+    }
+
+    /// A SpaceONE `StatisticsQuery` over the caller's domain: its `results` (and `total_count`).
+    pub async fn stat_keys(&self, caller: &Caller, stat: KeyStat) -> Result<Value, Error> {
+        rules::own_domain(caller, stat.domain_id.as_deref())?;
+        let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
+        stat.query.run(documents, &api_key_info::schema(), self.now())
+    }
+
+    /// A page of the caller's keys, oldest first.
+    pub async fn list_keys(&self, caller: &Caller, page: ListPage) -> Result<KeysPage, Error> {
+        let limit = rules::list_limit(page.limit)?;
+        let name = page.name_contains.map(|n| n.to_lowercase());
+        let matching: Vec<ApiKey> = self
+            .store
+            .list_keys(&caller.domain_id)
+            .await?
+            .into_iter()
+            .filter(|key| name.as_deref().is_none_or(|n| key.name.to_lowercase().contains(n)))
+            .collect();
+        let total = matching.len();
+        let keys = matching.into_iter().skip(page.offset).take(limit).collect();
+        Ok(KeysPage { keys, total })
+    }
+
+    pub async fn set_state(
+        &self,
+        caller: &Caller,
+        target: &KeyTarget,
+        state: KeyState,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, Error> {
+        let change = KeyChange { state: Some(state), ..KeyChange::by(&caller.access_key, self.now()) };
+        self.change(caller, target, &change, nonce).await
+    }
+
+    /// Renames, redescribes, enables or disables a key (NCP's PUT).
+    pub async fn update_key(
+        &self,
+        caller: &Caller,
+        target: &KeyTarget,
+        update: KeyUpdate,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, Error> {
+        let change = KeyChange {
+            name: update.name.map(rules::name).transpose()?,
+            description: update.description.map(rules::description).transpose()?,
+            state: update.enabled.map(|on| if on { KeyState::Enabled } else { KeyState::Disabled }),
+            ..KeyChange::by(&caller.access_key, self.now())
+        };
+        self.change(caller, target, &change, nonce).await
+    }
+
+    /// Replaces one of a key's two values; the other keeps working, so a customer can move to the
+    /// new value without a failed request. The new value is returned this once.
+    pub async fn regenerate(
+        &self,
+        caller: &Caller,
+        target: &KeyTarget,
+        slot: KeySlot,
+        nonce: &ReplayNonce,
+    ) -> Result<(ApiKey, KeyValue), Error> {
+        let id = ApiKeyId::parse(&target.id).ok_or(Error::NotFound)?;
+        let value = KeyValue::generate(&id);
+        let mut change = KeyChange::by(&caller.access_key, self.now());
+        match slot {
+            KeySlot::Primary => change.primary = Some(self.stored(&value)),
+            KeySlot::Secondary => change.secondary = Some(self.stored(&value)),
+        }
+        Ok((self.change(caller, target, &change, nonce).await?, value))
+    }
+
+    /// Deletes a key of the caller's domain: the client API refuses it from this moment.
+    pub async fn delete_key(
+        &self,
+        caller: &Caller,
+        target: &KeyTarget,
+        nonce: &ReplayNonce,
+    ) -> Result<(), Error> {
+        rules::own_domain(caller, target.domain_id.as_deref())?;
+        let id = ApiKeyId::parse(&target.id).ok_or(Error::NotFound)?;
+        self.store.delete_key(&id, &caller.domain_id, nonce, self.now()).await.map_err(admin_write_error)
+    }
+
+    /// Applies an admin change to a key of the caller's domain.
+    async fn change(
+        &self,
+        caller: &Caller,
+        target: &KeyTarget,
+        change: &KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, Error> {
+        rules::own_domain(caller, target.domain_id.as_deref())?;
+        let id = ApiKeyId::parse(&target.id).ok_or(Error::NotFound)?;
+        self.store.change_key(&id, &caller.domain_id, change, nonce).await.map_err(admin_write_error)
+    }
+
+    /// What the store keeps of a key value.
+    fn stored(&self, value: &KeyValue) -> StoredSecret {
+        StoredSecret { hash: self.pepper.hash(value), last4: value.last4() }
+    }
+}
+
+fn replayed() -> Error {
+    Error::Unauthenticated("request already accepted once".into())
+}
+
+/// A key-scoped admin write that did not happen: unknown or another domain's key is not found.
+fn admin_write_error(err: WriteError) -> Error {
+    match err {
+        WriteError::Rejected(_) => Error::NotFound,
+        WriteError::Replayed => replayed(),
+        WriteError::Store(err) => err.into(),
+        other => Error::Internal(format!("unexpected admin write outcome {other:?}")),
+    }
+}

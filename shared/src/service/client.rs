@@ -1,0 +1,73 @@
+//! The client API's use cases: a customer registers its key, reads it, and exchanges it (or a
+//! token it bought) for an access token. Each is one conditional write, or one read.
+
+use super::Keygate;
+use crate::error::Error;
+use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::store::{RefreshMarker, WriteError};
+use crate::tokens::{IssuedToken, TokenError, TokenSubject};
+
+impl Keygate {
+    pub async fn register(&self, key_value: &str) -> Result<ApiKey, Error> {
+        let (id, secret) = self.parse_key(key_value)?;
+        self.store
+            .register_key(&id, &secret, self.now())
+            .await
+            .map_err(|err| self.explain(err, |key| key.check_registrable(&secret)))
+    }
+
+    pub async fn detail(&self, key_value: &str) -> Result<ApiKey, Error> {
+        let (id, secret) = self.parse_key(key_value)?;
+        let key = self.store.get_key(&id).await?.ok_or(Error::NotFound)?;
+        key.check_readable(&secret)?;
+        Ok(key)
+    }
+
+    pub async fn issue_token(&self, key_value: &str) -> Result<IssuedToken, Error> {
+        let (id, secret) = self.parse_key(key_value)?;
+        let now = self.now();
+        let key = self
+            .store
+            .consume_for_token(&id, &secret, now)
+            .await
+            .map_err(|err| self.explain(err, |key| key.check_mintable(Some(&secret), now)))?;
+        let subject = TokenSubject::of_key(&key)
+            .ok_or_else(|| Error::Internal("minted for an unregistered key".into()))?;
+        self.tokens.mint(&subject, None, now).map_err(Error::Internal)
+    }
+
+    /// Exchanges a token for a new one of the same family. A second refresh of one token is
+    /// taken as theft (RFC 9700, refresh token reuse): the whole family is revoked.
+    pub async fn refresh(&self, bearer: &str) -> Result<IssuedToken, Error> {
+        let now = self.now();
+        let claims = self.tokens.verify_for_refresh(bearer, now).map_err(|err| match err {
+            TokenError::Malformed => Error::InvalidArgument("bearer token is not a JWT".into()),
+            TokenError::Rejected => Error::InvalidToken,
+        })?;
+        let id = ApiKeyId::parse(&claims.sub).ok_or(Error::InvalidToken)?;
+        let subject = TokenSubject::of_claims(&claims).ok_or(Error::InvalidToken)?;
+        let grace = self.tokens.refresh_grace();
+        let marker = RefreshMarker {
+            jti: claims.jti.clone(),
+            family: claims.fam.clone(),
+            expires_at: timestamp_from_seconds(claims.exp) + grace,
+        };
+        match self.store.consume_for_refresh(&id, &marker, now).await {
+            Ok(()) => self.tokens.mint(&subject, Some(&claims.fam), now).map_err(Error::Internal),
+            Err(WriteError::TokenReused) => {
+                // Every token of the family expires within one lifetime from now, and can be
+                // refreshed for one grace after that: the revocation need not outlive them.
+                let until = now + self.tokens.ttl() + grace;
+                self.store.revoke_family(&claims.fam, until, now).await?;
+                tracing::warn!(api_key_id = %id, "refresh token reused; family revoked");
+                Err(Error::TokenReused)
+            }
+            Err(WriteError::FamilyRevoked) => Err(Error::TokenReused),
+            Err(err) => Err(self.explain(err, |key| key.check_mintable(None, now))),
+        }
+    }
+}
+
+fn timestamp_from_seconds(seconds: i64) -> Timestamp {
+    Timestamp::from_timestamp(seconds, 0).unwrap_or(Timestamp::MAX_UTC)
+}

@@ -1,0 +1,94 @@
+//! The use cases: what each route does, independent of how the request arrived. The client API's
+//! (register, detail, token, refresh) are in [`client`], the admin surfaces' in [`admin`], and the
+//! rules an admin's input must satisfy in [`rules`].
+
+mod admin;
+mod client;
+mod rules;
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+
+pub use self::admin::{
+    CreatedKey, KeySearch, KeySlot, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey,
+};
+use crate::config::{Config, ConfigError, KeyDefaults};
+use crate::error::Error;
+use crate::key_value::{KeyValue, Pepper};
+use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
+use crate::signature::Credentials;
+use crate::store::{Store, WriteError};
+use crate::tokens::TokenService;
+
+type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub struct Keygate {
+    store: Arc<dyn Store>,
+    pepper: Pepper,
+    tokens: TokenService,
+    credentials: Credentials,
+    key_defaults: KeyDefaults,
+    clock: Clock,
+}
+
+impl Keygate {
+    /// The service as a Lambda or the local server builds it at start: configuration from the
+    /// environment, and the store it names.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self::new(Config::from_env()?, crate::store::from_env().await))
+    }
+
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            pepper: config.pepper,
+            tokens: config.tokens,
+            credentials: config.credentials,
+            key_defaults: config.key_defaults,
+            clock: Arc::new(model::now),
+        }
+    }
+
+    /// Replaces the clock, so tests can move time instead of waiting for it.
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        self.tokens.jwks()
+    }
+
+    /// A value that is not a well-formed key is unknown, and costs no store call.
+    fn parse_key(&self, value: &str) -> Result<(ApiKeyId, SecretHash), Error> {
+        let value = KeyValue::parse(value).ok_or(Error::NotFound)?;
+        Ok((value.api_key_id(), self.pepper.hash(&value)))
+    }
+
+    /// Turns a failed conditional write into the precise error, from the key as it was.
+    fn explain(
+        &self,
+        err: WriteError,
+        condition: impl FnOnce(&ApiKey) -> Result<(), model::Rejection>,
+    ) -> Error {
+        match err {
+            WriteError::Rejected(None) => Error::NotFound,
+            WriteError::Rejected(Some(old)) => match condition(&old) {
+                Err(rejection) => rejection.into(),
+                // The key changed between the write and now; the write was still refused.
+                Ok(()) => Error::Internal("condition failed on a key that satisfies it".into()),
+            },
+            WriteError::Store(err) => err.into(),
+            other => Error::Internal(format!("unexpected write outcome {other:?}")),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The expressions of the conditional writes: each is built here, once, from the attribute names
+//! of [`super::item`], whether it is sent alone (`UpdateItem`) or inside a transaction.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
+
+use super::item::*;
+use crate::model::{KeyChange, SecretHash, Timestamp};
+
+/// Mintable: enabled, registered, unexpired and not exhausted. The key secret is checked by the
+/// token route only: a refresh proves possession of a token instead.
+const MINTABLE: &str =
+    "#state = :enabled AND attribute_exists(#registered) AND #expires > :now AND #remaining > :zero";
+const SECRET_MATCHES: &str = "(#primary = :secret OR #secondary = :secret)";
+/// Absent, or present but lapsed (DynamoDB's TTL deletes only eventually).
+pub(super) const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
+
+/// A condition, an update (empty for a condition alone) and the names and values they use.
+#[derive(Debug, Default)]
+pub(super) struct Expression {
+    pub condition: String,
+    pub update: String,
+    pub names: HashMap<String, String>,
+    pub values: Item,
+}
+
+impl Expression {
+    fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names.insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    /// Sent alone, as an `UpdateItem`.
+    pub fn update_item(self, request: UpdateItemFluentBuilder) -> UpdateItemFluentBuilder {
+        request
+            .condition_expression(self.condition)
+            .update_expression(self.update)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+    }
+
+    /// Sent inside a transaction, handing the old item back when its condition fails.
+    pub fn transact_update(self, table: &str, pk: String) -> Update {
+        Update::builder()
+            .table_name(table)
+            .key(PK, s(pk))
+            .condition_expression(self.condition)
+            .update_expression(self.update)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("complete update")
+    }
+}
+
+/// The mint write: consumes one unit if the key is mintable and, when a secret is presented (the
+/// token route; a refresh presents none), holds it.
+pub(super) fn consume_unit(secret: Option<&SecretHash>, now: Timestamp) -> Expression {
+    let consume = Expression {
+        condition: MINTABLE.to_owned(),
+        update: "SET #remaining = #remaining - :one, #last_accessed = :now".to_owned(),
+        ..Expression::default()
+    }
+    .name("#state", STATE)
+    .name("#registered", REGISTERED_AT)
+    .name("#expires", EXPIRES_AT)
+    .name("#remaining", REMAINING)
+    .name("#last_accessed", LAST_ACCESSED_AT)
+    .value(":enabled", s(ENABLED))
+    .value(":now", millis(now))
+    .value(":zero", n(0))
+    .value(":one", n(1));
+    match secret {
+        Some(secret) => Expression { condition: format!("{MINTABLE} AND {SECRET_MATCHES}"), ..consume }
+            .name("#primary", PRIMARY_HASH)
+            .name("#secondary", SECONDARY_HASH)
+            .value(":secret", s(secret.as_str())),
+        None => consume,
+    }
+}
+
+/// Registration: the first sets `registered_at` and the expiry (see [`EXPIRY_BASE`]), later ones
+/// change nothing.
+pub(super) fn register(secret: &SecretHash, now: Timestamp) -> Expression {
+    Expression {
+        condition: format!("#state = :enabled AND {SECRET_MATCHES}"),
+        update: "SET #registered = if_not_exists(#registered, :now), \
+                 #base = if_not_exists(#base, :now), \
+                 #expires = if_not_exists(#base, :now) + #offset"
+            .to_owned(),
+        ..Expression::default()
+    }
+    .name("#state", STATE)
+    .name("#primary", PRIMARY_HASH)
+    .name("#secondary", SECONDARY_HASH)
+    .name("#registered", REGISTERED_AT)
+    .name("#base", EXPIRY_BASE)
+    .name("#expires", EXPIRES_AT)
+    .name("#offset", EXPIRY_OFFSET)
+    .value(":enabled", s(ENABLED))
+    .value(":secret", s(secret.as_str()))
+    .value(":now", millis(now))
+}
+
+/// An admin change to a key of `domain_id`: the fields the change sets, and who made it when.
+pub(super) fn change(domain_id: &str, change: &KeyChange) -> Expression {
+    let mut assignments = vec!["#modifier = :modifier", "#modified_at = :modified_at"];
+    let mut expression = Expression { condition: "#domain = :domain".to_owned(), ..Expression::default() }
+        .name("#domain", DOMAIN_ID)
+        .name("#modifier", MODIFIER)
+        .name("#modified_at", MODIFIED_AT)
+        .value(":domain", s(domain_id))
+        .value(":modifier", s(&change.modifier))
+        .value(":modified_at", millis(change.modified_at));
+    let mut set =
+        |placeholder: &'static str, attribute: &str, value: AttributeValue, assignment: &'static str| {
+            let taken = std::mem::take(&mut expression);
+            expression = taken.name(placeholder, attribute).value(&placeholder.replacen('#', ":", 1), value);
+            assignments.push(assignment);
+        };
+    if let Some(state) = change.state {
+        set("#state", STATE, s(state_name(state)), "#state = :state");
+    }
+    if let Some(name) = &change.name {
+        set("#name", NAME, s(name), "#name = :name");
+    }
+    if let Some(description) = &change.description {
+        set("#description", DESCRIPTION, s(description), "#description = :description");
+    }
+    if let Some(primary) = &change.primary {
+        set("#primary", PRIMARY_HASH, s(primary.hash.as_str()), "#primary = :primary");
+        set("#primary_last4", PRIMARY_LAST4, s(&primary.last4), "#primary_last4 = :primary_last4");
+    }
+    if let Some(secondary) = &change.secondary {
+        set("#secondary", SECONDARY_HASH, s(secondary.hash.as_str()), "#secondary = :secondary");
+        set("#secondary_last4", SECONDARY_LAST4, s(&secondary.last4), "#secondary_last4 = :secondary_last4");
+    }
+    expression.update = format!("SET {}", assignments.join(", "));
+    expression
+}
+
+/// The condition of a key-scoped admin write that changes nothing else (delete).
+pub(super) fn in_domain(domain_id: &str) -> Expression {
+    Expression { condition: "#domain = :domain".to_owned(), ..Expression::default() }
+        .name("#domain", DOMAIN_ID)
+        .value(":domain", s(domain_id))
+}
+
+/// The condition of a marker, revocation or nonce put: none live at `now`.
+pub(super) fn absent_or_lapsed(now: Timestamp) -> Expression {
+    Expression { condition: ABSENT_OR_LAPSED.to_owned(), ..Expression::default() }
+        .name("#pk", PK)
+        .name("#lapses", LAPSES_AT)
+        .value(":now", millis(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::{KeyState, StoredSecret};
+
+    /// DynamoDB refuses an expression whose names or values are not all used, or that uses one it
+    /// was not given.
+    fn assert_placeholders_match(what: &str, expression: &Expression) {
+        let text = format!("{} {}", expression.condition, expression.update);
+        let used = |sigil: char| -> BTreeSet<String> {
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == sigil))
+                .filter(|word| word.starts_with(sigil))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(used('#'), expression.names.keys().cloned().collect(), "{what}: names");
+        assert_eq!(used(':'), expression.values.keys().cloned().collect(), "{what}: values");
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::from_timestamp_millis(1_764_000_000_000).unwrap()
+    }
+
+    #[test]
+    fn every_expression_uses_exactly_the_names_and_values_it_carries() {
+        let secret = SecretHash::from_stored("ab".repeat(32));
+        let full_change = KeyChange {
+            state: Some(KeyState::Disabled),
+            name: Some("renamed".into()),
+            description: Some("text".into()),
+            primary: Some(StoredSecret { hash: secret.clone(), last4: "abcd".into() }),
+            secondary: Some(StoredSecret { hash: secret.clone(), last4: "efgh".into() }),
+            ..KeyChange::by("AK", now())
+        };
+        let cases = [
+            ("token mint", consume_unit(Some(&secret), now())),
+            ("refresh mint", consume_unit(None, now())),
+            ("register", register(&secret, now())),
+            ("empty change", change("domain-a", &KeyChange::by("AK", now()))),
+            ("full change", change("domain-a", &full_change)),
+            ("delete", in_domain("domain-a")),
+            ("lapsing put", absent_or_lapsed(now())),
+        ];
+        for (what, expression) in &cases {
+            assert_placeholders_match(what, expression);
+        }
+    }
+
+    #[test]
+    fn the_mint_write_names_the_stored_attributes_and_checks_the_secret_only_when_given() {
+        let secret = SecretHash::from_stored("cd".repeat(32));
+        let token = consume_unit(Some(&secret), now());
+        assert_eq!(token.names["#remaining"], REMAINING);
+        assert_eq!(token.names["#primary"], PRIMARY_HASH);
+        assert_eq!(token.values[":secret"], s(secret.as_str()));
+        assert_eq!(token.values[":now"], n(1_764_000_000_000_i64));
+        assert!(token.condition.ends_with(SECRET_MATCHES));
+
+        let refresh = consume_unit(None, now());
+        assert_eq!(refresh.condition, MINTABLE);
+        assert!(!refresh.names.contains_key("#primary") && !refresh.values.contains_key(":secret"));
+        assert_eq!(refresh.update, token.update, "both consume the same way");
+    }
+
+    #[test]
+    fn a_change_sets_only_what_it_carries() {
+        let change =
+            change("domain-a", &KeyChange { state: Some(KeyState::Enabled), ..KeyChange::by("AK", now()) });
+        assert_eq!(change.update, "SET #modifier = :modifier, #modified_at = :modified_at, #state = :state");
+        assert_eq!(change.values[":state"], s("ENABLED"));
+        assert_eq!(change.values[":domain"], s("domain-a"));
+    }
+}
