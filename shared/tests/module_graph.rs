@@ -25,9 +25,18 @@ fn the_domain_crate_has_no_import_cycles() {
 fn a_circle_is_found_and_named() {
     let module = |name: &str| vec![name.to_owned()];
     let mut arrows = Evidence::new();
-    arrows.entry((module("config"), module("service"))).or_default().insert("config.rs: crate::service::X".into());
-    arrows.entry((module("service"), module("config"))).or_default().insert("service.rs: crate::config::Y".into());
-    arrows.entry((module("service"), module("model"))).or_default().insert("service.rs: crate::model::Z".into());
+    arrows
+        .entry((module("config"), module("service")))
+        .or_default()
+        .insert("config.rs: crate::service::X".into());
+    arrows
+        .entry((module("service"), module("config")))
+        .or_default()
+        .insert("service.rs: crate::config::Y".into());
+    arrows
+        .entry((module("service"), module("model")))
+        .or_default()
+        .insert("service.rs: crate::model::Z".into());
     let found = circles(&arrows);
     assert_eq!(found, vec![vec![module("config"), module("service")]]);
     assert!(describe(&found[0], &arrows).contains("config.rs: crate::service::X"));
@@ -35,17 +44,26 @@ fn a_circle_is_found_and_named() {
 
 #[test]
 fn references_resolve_to_the_sibling_modules_that_contain_them() {
-    let known: BTreeSet<Module> =
-        [vec![], m("store"), m("store::dynamodb"), m("store::dynamodb::item"), m("replay"), m("query"), m("query::filter")]
-            .into_iter()
-            .collect();
+    let known: BTreeSet<Module> = [
+        vec![],
+        m("store"),
+        m("store::dynamodb"),
+        m("store::dynamodb::item"),
+        m("replay"),
+        m("query"),
+        m("query::filter"),
+    ]
+    .into_iter()
+    .collect();
     let text = "use crate::replay::ReplayNonce;\nuse super::{item::Item, super::Store};\nuse crate::{query::{filter::Filter}, Keygate};\n#[cfg(test)]\nmod tests { use crate::query::Query; }";
     let aliases = BTreeMap::from([("Keygate".to_owned(), m("service"))]);
     let found = references(text, &m("store::dynamodb::writes"), &known, &aliases);
     let targets: BTreeSet<Module> = found.into_iter().map(|(target, _)| target).collect();
     assert_eq!(
         targets,
-        [m("replay"), m("store::dynamodb::item"), m("store"), m("query::filter"), m("service")].into_iter().collect()
+        [m("replay"), m("store::dynamodb::item"), m("store"), m("query::filter"), m("service")]
+            .into_iter()
+            .collect()
     );
 }
 
@@ -56,7 +74,8 @@ fn m(path: &str) -> Module {
 /// Every arrow between sibling modules of the crate under `source`, with what draws it.
 fn arrows(source: &Path) -> Evidence {
     let files = rust_files(source);
-    let modules: BTreeMap<PathBuf, Module> = files.iter().map(|f| (f.clone(), module_of(source, f))).collect();
+    let modules: BTreeMap<PathBuf, Module> =
+        files.iter().map(|f| (f.clone(), module_of(source, f))).collect();
     let known: BTreeSet<Module> = modules.values().cloned().collect();
     let lib = std::fs::read_to_string(source.join("lib.rs")).expect("lib.rs");
     let aliases = root_reexports(&lib);
@@ -127,21 +146,55 @@ fn references(
         .collect::<Vec<_>>()
         .join("\n");
     let mut found = Vec::new();
-    for (at, _) in code.match_indices("crate::").chain(code.match_indices("super::")) {
-        if at > 0 && code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
-            continue; // `super::super::` or `$crate::` is read from its first segment
-        }
+    let mut from = 0;
+    while let Some(at) = next_reference(&code, from) {
         let rest = &code[at..];
-        let (base, rest) = match rest.strip_prefix("crate::") {
-            Some(rest) => (Module::new(), rest),
+        let (base, path) = match rest.strip_prefix("crate::") {
+            Some(path) => (Module::new(), path),
             None => (module[..module.len().saturating_sub(1)].to_vec(), &rest["super::".len()..]),
         };
-        for path in expand(base, rest) {
+        for path in expand(base, path) {
             let target = resolve(&path, known, aliases);
             found.push((target, path.join("::")));
         }
+        // A group's own `super::` items were read with it.
+        from = at + reference_len(rest);
     }
     found
+}
+
+/// Where the next `crate::` or `super::` path starts, at or after `from`.
+fn next_reference(code: &str, from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let found = ["crate::", "super::"].iter().filter_map(|word| code[at..].find(word)).min()? + at;
+        let glued =
+            code[..found].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '$');
+        if !glued {
+            return Some(found);
+        }
+        at = found + 1;
+    }
+}
+
+/// The length of a path with its `{...}` groups.
+fn reference_len(text: &str) -> usize {
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ if depth > 0 => {}
+            c if c.is_alphanumeric() || c == '_' || c == ':' => {}
+            _ => return i,
+        }
+    }
+    text.len()
 }
 
 /// The absolute paths a reference names: `a::{b::C, d}` names `a::b::C` and `a::d`.
@@ -198,7 +251,11 @@ fn resolve(path: &Module, known: &BTreeSet<Module>, aliases: &BTreeMap<String, M
     {
         return module.clone();
     }
-    (0..=path.len()).rev().map(|len| path[..len].to_vec()).find(|prefix| known.contains(prefix)).unwrap_or_default()
+    (0..=path.len())
+        .rev()
+        .map(|len| path[..len].to_vec())
+        .find(|prefix| known.contains(prefix))
+        .unwrap_or_default()
 }
 
 /// The strongly connected groups of more than one module (Tarjan), each sorted.
@@ -273,4 +330,21 @@ fn describe(circle: &[Module], arrows: &Evidence) -> String {
         }
     }
     lines.join("\n")
+}
+
+#[test]
+fn the_arrows_read_from_the_crate_include_its_known_layers() {
+    let arrows = arrows(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    for (from, to) in [
+        ("http", "service"),
+        ("service", "store"),
+        ("service", "query"),
+        ("store", "replay"),
+        ("signature", "limits"),
+        ("key_value", "model"),
+        ("api_key_info", "query"),
+        ("store::dynamodb::writes", "store::dynamodb::item"),
+    ] {
+        assert!(arrows.contains_key(&(m(from), m(to))), "{from} -> {to} not seen in {:#?}", arrows.keys());
+    }
 }

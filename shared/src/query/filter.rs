@@ -377,13 +377,18 @@ mod tests {
             (json!({ "k": "name", "v": "(", "o": "regex" }), "not a valid regular expression"),
             (json!({ "k": "name", "v": "now", "o": "timediff_lt" }), "timediff_lt needs a time field"),
             (json!({ "k": "created_at", "v": "now-1y", "o": "timediff_lt" }), "timediff_lt takes now"),
-            (json!({ "k": "created_at", "v": "yesterday", "o": "datetime_lt" }), "datetime_lt takes an RFC 3339"),
+            (
+                json!({ "k": "created_at", "v": "yesterday", "o": "datetime_lt" }),
+                "datetime_lt takes an RFC 3339",
+            ),
             (json!({ "k": "created_at", "v": "2025-01-01", "o": "datetime_near" }), "unknown operator"),
             (json!({ "k": "created_at", "v": true, "o": "exists" }), ""),
         ];
         for (condition, expected) in cases {
             match selected(condition.clone()) {
-                Err(Error::InvalidArgument(message)) => assert!(message.contains(expected), "{condition}: {message}"),
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains(expected), "{condition}: {message}")
+                }
                 Ok(_) if expected.is_empty() => {}
                 other => panic!("{condition}: {other:?}"),
             }
@@ -394,7 +399,8 @@ mod tests {
     fn a_query_compiles_at_most_thirty_two_patterns() {
         let patterns: Vec<String> = (0..33).map(|i| format!("^{i}$")).collect();
         assert!(selected(json!({ "k": "name", "v": patterns, "o": "regex_in" })).is_err());
-        let condition: Condition = serde_json::from_value(json!({ "k": "name", "v": "^a", "o": "regex" })).unwrap();
+        let condition: Condition =
+            serde_json::from_value(json!({ "k": "name", "v": "^a", "o": "regex" })).unwrap();
         let many = vec![condition; 33];
         assert!(Filter::compile(&many, &[], &schema(), now()).is_err());
         assert!(Filter::compile(&many[..32], &[], &schema(), now()).is_ok());

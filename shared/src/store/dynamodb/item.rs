@@ -273,7 +273,8 @@ mod tests {
         assert_eq!(item[EXPIRY_OFFSET], n(3_600_000), "validity in milliseconds, added at registration");
         assert!(!item.contains_key(EXPIRY_BASE) && !item.contains_key(EXPIRES_AT));
 
-        let fixed = key_to_item(&ApiKey { validity_seconds: None, expires_at: Some(at(1_800_000_000_000)), ..key() });
+        let fixed =
+            key_to_item(&ApiKey { validity_seconds: None, expires_at: Some(at(1_800_000_000_000)), ..key() });
         assert_eq!((&fixed[EXPIRY_BASE], &fixed[EXPIRY_OFFSET]), (&n(0), &n(1_800_000_000_000_i64)));
 
         let mut registered = key();
@@ -303,7 +304,10 @@ mod tests {
             let mut item = key_to_item(&key());
             spoil(&mut item);
             let message = key_from_item(&item).unwrap_err().to_string();
-            assert!(message.ends_with(&format!("missing or malformed {attribute}")), "{attribute}: {message}");
+            assert!(
+                message.ends_with(&format!("missing or malformed {attribute}")),
+                "{attribute}: {message}"
+            );
         }
     }
 
