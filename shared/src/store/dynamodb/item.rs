@@ -286,23 +286,21 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_attribute_is_named_without_its_value() {
-        let cases: [(&str, fn(&mut Item)); 4] = [
-            ("user_id", |item| {
-                item.remove("user_id");
-            }),
-            (STATE, |item| {
-                item.insert(STATE.into(), s("PAUSED"));
-            }),
-            (REMAINING, |item| {
-                item.insert(REMAINING.into(), s("many"));
-            }),
-            ("scope", |item| {
-                item.insert("scope".into(), AttributeValue::L(vec![n(1)]));
-            }),
-        ];
-        for (attribute, spoil) in cases {
+        let spoiled = |attribute: &str, value: Option<AttributeValue>| {
             let mut item = key_to_item(&key());
-            spoil(&mut item);
+            match value {
+                Some(value) => item.insert(attribute.to_owned(), value),
+                None => item.remove(attribute),
+            };
+            (attribute.to_owned(), item)
+        };
+        let cases = [
+            spoiled("user_id", None),
+            spoiled(STATE, Some(s("PAUSED"))),
+            spoiled(REMAINING, Some(s("many"))),
+            spoiled("scope", Some(AttributeValue::L(vec![n(1)]))),
+        ];
+        for (attribute, item) in cases {
             let message = key_from_item(&item).unwrap_err().to_string();
             assert!(
                 message.ends_with(&format!("missing or malformed {attribute}")),
