@@ -296,3 +296,101 @@ fn admin_write_error(err: WriteError) -> Error {
         other => Error::Internal(format!("unexpected admin write outcome {other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{Config, PEPPER, SIGNING_KEY};
+    use crate::store::MemoryStore;
+    use crate::tokens::SigningAlgorithm;
+
+    fn keygate() -> Keygate {
+        let pem = SigningAlgorithm::EdDsa.generate_pem();
+        let config = Config::from_lookup(|name| match name {
+            PEPPER => Some("a-pepper-of-enough-bytes".into()),
+            SIGNING_KEY => Some(pem.clone()),
+            _ => None,
+        })
+        .expect("configuration");
+        // Each reading is a millisecond later, so keys created one after another sort in order.
+        let ticks = std::sync::atomic::AtomicI64::new(1_764_000_000_000);
+        Keygate::new(config, Arc::new(MemoryStore::new())).with_clock(move || {
+            let millis = ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Timestamp::from_timestamp_millis(millis).expect("in range")
+        })
+    }
+
+    fn caller(domain: &str) -> Caller {
+        Caller { domain_id: domain.into(), access_key: format!("AK-{domain}") }
+    }
+
+    async fn create(app: &Keygate, caller: &Caller, name: &str) -> ApiKey {
+        let new_key = NewKey { user_id: "user-1".into(), name: Some(name.into()), ..NewKey::default() };
+        app.create_key(caller, new_key, None).await.expect("created").key
+    }
+
+    fn nonce(id: &str, app: &Keygate) -> ReplayNonce {
+        ReplayNonce::new(id, b"", app.now())
+    }
+
+    #[tokio::test]
+    async fn a_search_sees_only_the_callers_domain_and_refuses_naming_another() {
+        let app = keygate();
+        let mine = create(&app, &caller("a"), "mine").await;
+        create(&app, &caller("b"), "theirs").await;
+        let found = app.search_keys(&caller("a"), KeySearch::default()).await.unwrap();
+        assert_eq!(found.total_count, 1);
+        assert_eq!(found.results[0]["api_key_id"], mine.api_key_id.as_str());
+        let naming_b = KeySearch { domain_id: Some("b".into()), ..KeySearch::default() };
+        assert!(matches!(app.search_keys(&caller("a"), naming_b).await, Err(Error::PermissionDenied(_))));
+    }
+
+    #[tokio::test]
+    async fn a_list_page_counts_every_match_and_returns_its_slice_oldest_first() {
+        let app = keygate();
+        for name in ["orders-1", "billing", "orders-2", "Orders-3"] {
+            create(&app, &caller("a"), name).await;
+        }
+        let page = ListPage { offset: 1, limit: 1, name_contains: Some("ORDERS".into()) };
+        let found = app.list_keys(&caller("a"), page).await.unwrap();
+        assert_eq!(found.total, 3);
+        assert_eq!(found.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["orders-2"]);
+        let too_many = ListPage { offset: 0, limit: 101, name_contains: None };
+        assert!(matches!(app.list_keys(&caller("a"), too_many).await, Err(Error::InvalidArgument(_))));
+    }
+
+    #[tokio::test]
+    async fn another_domains_key_is_not_found_to_every_key_scoped_use_case() {
+        let app = keygate();
+        let theirs = create(&app, &caller("b"), "theirs").await;
+        let target = KeyTarget::id(theirs.api_key_id.as_str());
+        let me = caller("a");
+        assert!(matches!(app.get_key(&me, &target).await, Err(Error::NotFound)));
+        let disabled = app.set_state(&me, &target, KeyState::Disabled, &nonce("1", &app)).await;
+        assert!(matches!(disabled, Err(Error::NotFound)));
+        let rotated = app.regenerate(&me, &target, KeySlot::Primary, &nonce("2", &app)).await;
+        assert!(matches!(rotated, Err(Error::NotFound)));
+        assert!(matches!(app.delete_key(&me, &target, &nonce("3", &app)).await, Err(Error::NotFound)));
+        assert_eq!(app.get_key(&caller("b"), &target).await.unwrap(), theirs, "unchanged");
+    }
+
+    #[tokio::test]
+    async fn an_update_is_checked_before_it_reaches_the_store_and_records_who_made_it() {
+        let app = keygate();
+        let key = create(&app, &caller("a"), "before").await;
+        let target = KeyTarget::id(key.api_key_id.as_str());
+        let blank_name = KeyUpdate { name: Some(" ".into()), ..KeyUpdate::default() };
+        let refused = app.update_key(&caller("a"), &target, blank_name, &nonce("1", &app)).await;
+        assert!(matches!(refused, Err(Error::MissingParameter(field)) if field == "name"));
+
+        let update = KeyUpdate { name: Some("after".into()), enabled: Some(false), ..KeyUpdate::default() };
+        let changed = app.update_key(&caller("a"), &target, update, &nonce("2", &app)).await.unwrap();
+        assert_eq!((changed.name.as_str(), changed.state), ("after", KeyState::Disabled));
+        assert_eq!(changed.description, key.description, "left as it was");
+        assert_eq!(changed.modifier, "AK-a");
+        let replayed = app.update_key(&caller("a"), &target, KeyUpdate::default(), &nonce("2", &app)).await;
+        assert!(matches!(replayed, Err(Error::Unauthenticated(_))));
+    }
+}
