@@ -4,9 +4,9 @@
 //! local server only build a [`Keygate`] from configuration and hand requests to [`http`].
 //!
 //! From the bottom of the module graph up: [`limits`] and [`model`]; [`key_value`], [`replay`],
-//! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`] and
-//! [`api_key_info`]; [`service`]; [`http`]. A module imports only from below it, which a test
-//! (`tests/module_graph.rs`) keeps true.
+//! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`]; [`api_key_info`];
+//! [`service`]; [`http`] ([`telemetry`] stands apart). A module imports only from below it, which
+//! a test (`tests/module_graph.rs`) keeps true.
 
 pub mod api_key_info;
 pub mod config;

@@ -1,4 +1,4 @@
-//! The limits every layer agrees on (DESIGN.md, "Conventions and limits"). They live at the bottom
+//! The limits every layer agrees on (the design's "Conventions and limits"). They live at the bottom
 //! of the module graph so that the HTTP surfaces, the service, the stores and the configuration
 //! can all read them without importing each other.
 

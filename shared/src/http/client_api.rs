@@ -1,4 +1,4 @@
-//! The client API of seed 000 (`/v1/...`, the routes a customer calls with its key or token): `{"result": {...}}` envelopes, epoch-millisecond expiries.
+//! The client API of seed 000 (`/v1/...`, what a customer calls with its key or token):: `{"result": {...}}` envelopes, epoch-millisecond expiries.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -127,7 +127,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     if status == 500 {
         tracing::error!(error = %err, "client request failed");
     } else {
-        tracing::info!(status, code, "client request refused");
+        tracing::info!(status, code, reason = %err, "client request refused");
     }
     error_body(status, text, code)
 }

@@ -198,7 +198,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     if status == 500 {
         tracing::error!(error = %err, "ncp request failed");
     } else {
-        tracing::info!(status, "ncp request refused");
+        tracing::info!(status, reason = %err, "ncp request refused");
     }
     json_response(status, &json!({ "error": { "errorCode": status.to_string(), "message": message } }))
 }

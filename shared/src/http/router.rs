@@ -123,13 +123,8 @@ fn admit(app: &Keygate, request: Request) -> Result<(Route, Request), Error> {
         request.headers(),
         app.now(),
     );
-    match verified {
-        Ok(caller) => Ok((route, with_caller(request, &caller))),
-        Err(err) => {
-            tracing::info!(reason = %err, "admin request signature refused");
-            Err(err.into())
-        }
-    }
+    // A refusal is logged, with its reason, by the surface's error mapping.
+    Ok((route, with_caller(request, &verified?)))
 }
 
 /// The route of a method and path, with the values of the path's `{parameters}`.

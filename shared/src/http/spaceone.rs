@@ -171,8 +171,8 @@ impl From<ApiKeyQuery> for KeySearch {
 pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let caller = authorized_caller(&request)?;
             only_query_parameters(&request, &["api_key_id", "state", "user_id", "domain_id"])?;
+            let caller = authorized_caller(&request)?;
             let parameters = request.query_string_parameters();
             let text = |name: &str| parameters.first(name).map(str::to_owned);
             let search = KeySearch {
@@ -193,8 +193,8 @@ pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
 pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let caller = authorized_caller(&request)?;
             let query: ApiKeyQuery = parse_optional_json(&request)?;
+            let caller = authorized_caller(&request)?;
             let found = app.search_keys(&caller, query.into()).await?;
             Ok(json!({ "results": found.results, "total_count": found.total_count }))
         }
@@ -259,7 +259,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
     if status == 500 {
         tracing::error!(error = %err, "admin request failed");
     } else {
-        tracing::info!(status, code, "admin request refused");
+        tracing::info!(status, code, reason = %err, "admin request refused");
     }
     json_response(status, &json!({ "error": { "code": code, "message": message } }))
 }

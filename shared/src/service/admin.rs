@@ -1,6 +1,6 @@
 //! The admin surfaces' use cases (SpaceONE and NCP alike): create, read, search, count, change,
-//! rotate and delete the keys of the caller's domain. Each takes validated input, so the rules
-//! hold whichever surface a request came through.
+//! rotate and delete the keys of the caller's domain. Each checks its input against [`rules`]
+//! first, so the rules hold whichever surface a request came through.
 
 use serde_json::Value;
 
@@ -161,7 +161,8 @@ impl Keygate {
         }
     }
 
-    /// A key of the caller's domain; any other id, well-formed or not, is unknown.
+    /// A key of the caller's domain; any other id, well-formed or not, is unknown. Naming another
+    /// domain is refused.
     pub async fn get_key(&self, caller: &Caller, target: &KeyTarget) -> Result<ApiKey, Error> {
         rules::own_domain(caller, target.domain_id.as_deref())?;
         let id = ApiKeyId::parse(&target.id).ok_or(Error::NotFound)?;

@@ -30,8 +30,8 @@ impl Cancellation {
         self.0.get(index).and_then(|r| r.item())
     }
 
-    /// Cancelled only because another transaction held an item: nothing was written, so the
-    /// transaction may be sent again.
+    /// Some item conflicted with another transaction and none failed its condition: nothing was
+    /// written, so the transaction may be sent again.
     pub(super) fn only_conflicted(&self) -> bool {
         self.0.iter().any(|r| r.code() == Some(TRANSACTION_CONFLICT))
             && !self.0.iter().any(|r| r.code() == Some(CONDITION_FAILED))
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn other_failures_are_not_cancellations() {
-        let throttled: SdkError<TransactWriteItemsError, ()> = SdkError::timeout_error("attempt timed out");
-        assert!(Cancellation::of(&throttled).is_none());
+        let timed_out: SdkError<TransactWriteItemsError, ()> = SdkError::timeout_error("attempt timed out");
+        assert!(Cancellation::of(&timed_out).is_none());
     }
 }

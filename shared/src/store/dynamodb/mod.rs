@@ -26,7 +26,7 @@ use self::cancellation::Cancellation;
 pub use self::client::client_config;
 use self::client::unavailable;
 use self::item::*;
-use self::retry::{WRITE_BACKOFF, no_sdk_retries, not_applied, send_once_applied};
+use self::retry::{no_sdk_retries, not_applied, send_once_applied};
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::ReplayNonce;
@@ -35,6 +35,7 @@ pub const GSI1: &str = "gsi1";
 /// DynamoDB's limit on keys in one BatchGetItem.
 const BATCH_GET_LIMIT: usize = 100;
 const BATCH_GET_ATTEMPTS: usize = 5;
+const BATCH_GET_BACKOFF: std::time::Duration = std::time::Duration::from_millis(25);
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -81,7 +82,7 @@ impl DynamoStore {
                 Some(left) if !left.keys().is_empty() => request = left.clone(),
                 _ => return Ok(found),
             }
-            tokio::time::sleep(WRITE_BACKOFF).await;
+            tokio::time::sleep(BATCH_GET_BACKOFF).await;
         }
         Err(StoreError::Unavailable("list keys: reads left unprocessed".into()))
     }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// A mint or refresh is sent this many times at most.
 const WRITE_ATTEMPTS: u32 = 3;
-pub(super) const WRITE_BACKOFF: Duration = Duration::from_millis(25);
+const WRITE_BACKOFF: Duration = Duration::from_millis(25);
 
 /// An error after which the write certainly did not happen: DynamoDB refused it for capacity or
 /// a conflicting transaction, or the connection was refused before anything was sent. A timeout

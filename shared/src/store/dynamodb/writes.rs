@@ -15,7 +15,7 @@ const MINTABLE: &str =
     "#state = :enabled AND attribute_exists(#registered) AND #expires > :now AND #remaining > :zero";
 const SECRET_MATCHES: &str = "(#primary = :secret OR #secondary = :secret)";
 /// Absent, or present but lapsed (DynamoDB's TTL deletes only eventually).
-pub(super) const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
+const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
 
 /// A condition, an update (empty for a condition alone) and the names and values they use.
 #[derive(Debug, Default)]
@@ -46,7 +46,8 @@ impl Expression {
             .set_expression_attribute_values(Some(self.values))
     }
 
-    /// Sent inside a transaction, handing the old item back when its condition fails.
+    /// Sent inside a transaction, handing the old item back when its condition fails (the mint
+    /// needs it; an admin change does not ask for it).
     pub fn transact_update(self, table: &str, pk: String) -> Update {
         Update::builder()
             .table_name(table)
