@@ -136,6 +136,12 @@ pub fn presented_signature(headers: &HeaderMap) -> Option<&str> {
     signature_header(headers).ok()
 }
 
+/// The instant a request says it was signed at.
+pub fn presented_timestamp(headers: &HeaderMap) -> Option<Timestamp> {
+    let millis: i64 = header(headers, TIMESTAMP_HEADER).ok()?.parse().ok()?;
+    Timestamp::from_timestamp_millis(millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

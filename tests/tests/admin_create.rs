@@ -245,25 +245,30 @@ async fn create_accepts_a_signed_request_once() {
     let (status, json, _) = t.send(replay.clone()).await;
     assert_eq!(
         (status, json),
-        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once"))
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED))
     );
     let mut padded = replay;
     *padded.body_mut() = lambda_http::Body::Text(format!(" {body}\n"));
     let (status, json, _) = t.send(padded).await;
     assert_eq!(
         (status, json),
-        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once")),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED)),
         "the same body re-spaced is the same request"
     );
 }
 
 #[tokio::test]
-async fn two_bodies_signed_in_the_same_millisecond_are_both_accepted() {
+async fn a_second_write_signed_in_the_same_millisecond_is_told_to_sign_again() {
     let t = TestApp::new().await;
     let first = t.signed_create(r#"{"user_id":"a"}"#, ACCESS_KEY, SECRET_KEY);
     let second = t.signed_create(r#"{"user_id":"b"}"#, ACCESS_KEY, SECRET_KEY);
     assert_eq!(t.send(first).await.0, 200);
-    assert_eq!(t.send(second).await.0, 200);
+    let (status, json, _) = t.send(second).await;
+    assert_eq!(
+        (status, json),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED))
+    );
+    assert!(keygate_core::service::REPLAYED.contains("sign each request with a new timestamp"));
 }
 
 #[tokio::test]

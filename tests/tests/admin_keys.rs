@@ -155,7 +155,7 @@ async fn key_routes_answer_401_to_unsigned_and_replayed_requests() {
     let (status, body, _) = t.send(replay.clone()).await;
     assert_eq!(
         (status, body),
-        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once"))
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED))
     );
     let same_meaning = ["\n".to_owned(), "{}".to_owned(), json!({ "domain_id": DOMAIN }).to_string()];
     for other_body in same_meaning {
@@ -164,7 +164,7 @@ async fn key_routes_answer_401_to_unsigned_and_replayed_requests() {
         let (status, body, _) = t.send(replayed).await;
         assert_eq!(
             (status, body),
-            (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", "request already accepted once")),
+            (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED)),
             "a disable whose body says nothing new, {other_body:?}, is the same request"
         );
     }

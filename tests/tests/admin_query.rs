@@ -63,7 +63,11 @@ async fn fixture() -> Fixture {
     {
         for n in 0..count {
             let body = json!({ "user_id": "zed", "name": format!("other-{n:02}") }).to_string();
-            assert_eq!(t.send(t.signed_create(&body, access_key, secret_key)).await.0, 200);
+            // Each write is signed anew: a millisecond apart, leaving the clock where it is.
+            let signed_at = t.clock.now() - TimeDelta::milliseconds(n + 1);
+            let create =
+                signed(Method::Post, "/identity/v1/api-keys", &body, access_key, secret_key, signed_at);
+            assert_eq!(t.send(create).await.0, 200);
         }
     }
     Fixture { t }

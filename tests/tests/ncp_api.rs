@@ -119,6 +119,7 @@ async fn update_renames_and_disables() {
     );
     assert_eq!(token_status(&t, &primary).await, 404, "a disabled key mints nothing");
     let body = json!({ "isEnabled": true }).to_string();
+    t.clock.advance(TimeDelta::milliseconds(1)); // each write is signed anew
     t.send(t.admin(Method::Put, &key_path(&created), &body, false)).await;
     assert_eq!(token_status(&t, &primary).await, 200);
 }
@@ -156,6 +157,7 @@ async fn a_customer_rotates_both_values_with_zero_failed_requests() {
         work(token_status(&t, &in_use).await);
     }
     // 2. A new primary retires the old one; the customer, already on the secondary, notices nothing.
+    t.clock.advance(TimeDelta::milliseconds(1)); // each write is signed anew
     let (status, rotated, _) = t.send(t.admin(Method::Patch, &path, r#"{"keyType":"PRIMARY"}"#, false)).await;
     assert_eq!(status, 200);
     for _ in 0..5 {
@@ -283,14 +285,14 @@ async fn ncp_routes_answer_401_404_and_405() {
     let replay = rename.clone();
     assert_eq!(t.send(rename).await.0, 200);
     let (status, body, _) = t.send(replay.clone()).await;
-    assert_eq!((status, body), (401, ncp_error(401, "request already accepted once")));
+    assert_eq!((status, body), (401, ncp_error(401, keygate_core::service::REPLAYED)));
     let mut with_nulls = replay;
     *with_nulls.body_mut() =
         lambda_http::Body::Text(r#"{"apiKeyName":"renamed","apiKeyDescription":null}"#.into());
     let (status, body, _) = t.send(with_nulls).await;
     assert_eq!(
         (status, body),
-        (401, ncp_error(401, "request already accepted once")),
+        (401, ncp_error(401, keygate_core::service::REPLAYED)),
         "null fields add nothing"
     );
 

@@ -17,12 +17,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Keygate;
 use crate::error::Error;
 use crate::limits::MAX_BODY_BYTES;
 use crate::model::Caller;
 use crate::replay::ReplayNonce;
-use crate::signature::presented_signature;
+use crate::signature::{presented_signature, presented_timestamp};
 
 const DOMAIN_ID_CONTEXT: &str = "domain_id";
 const ACCESS_KEY_CONTEXT: &str = "access_key";
@@ -150,25 +149,14 @@ pub(crate) fn authorized_caller(request: &Request) -> Result<Caller, Error> {
     caller(request).ok_or_else(|| Error::Unauthenticated("request is not signed".into()))
 }
 
-/// The verified caller of a state-changing admin route and the request's replay nonce.
-pub(crate) fn authorized_write(app: &Keygate, request: &Request) -> Result<(Caller, ReplayNonce), Error> {
-    replay_checked(app, request, body_bytes(request))
-}
-
-/// The same for a route whose body changes nothing (enable, disable, delete): any body is the
-/// same request, so the nonce keys on the signature alone.
-pub(crate) fn authorized_bodiless_write(
-    app: &Keygate,
-    request: &Request,
-) -> Result<(Caller, ReplayNonce), Error> {
-    replay_checked(app, request, &[])
-}
-
-fn replay_checked(app: &Keygate, request: &Request, body: &[u8]) -> Result<(Caller, ReplayNonce), Error> {
+/// The verified caller of a state-changing admin route and the request's replay nonce: its
+/// signature, which is accepted once whatever the body.
+pub(crate) fn authorized_write(request: &Request) -> Result<(Caller, ReplayNonce), Error> {
     let caller = authorized_caller(request)?;
-    let signature = presented_signature(request.headers())
-        .ok_or_else(|| Error::Unauthenticated("request is not signed".into()))?;
-    Ok((caller, ReplayNonce::new(signature, body, app.now())))
+    let unsigned = || Error::Unauthenticated("request is not signed".into());
+    let signature = presented_signature(request.headers()).ok_or_else(unsigned)?;
+    let signed_at = presented_timestamp(request.headers()).ok_or_else(unsigned)?;
+    Ok((caller, ReplayNonce::new(signature, signed_at)))
 }
 
 /// The key id in the path of a key-scoped admin route.

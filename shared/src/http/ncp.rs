@@ -8,8 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    authorized_bodiless_write, authorized_caller, authorized_write, json_response, only_query_parameters,
-    parse_json, path_key_id,
+    authorized_caller, authorized_write, json_response, only_query_parameters, parse_json, path_key_id,
 };
 use crate::Keygate;
 use crate::error::Error;
@@ -50,7 +49,7 @@ struct CreateRequest {
 pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             let body: CreateRequest = parse_json(&request)?;
             let new_key = NewKey {
                 user_id: caller.access_key.clone(),
@@ -115,7 +114,7 @@ struct UpdateRequest {
 pub async fn update_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             let body: UpdateRequest = parse_json(&request)?;
             let update = KeyUpdate {
                 name: body.api_key_name,
@@ -139,7 +138,7 @@ struct RegenerateRequest {
 pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
             let target = KeyTarget::id(path_key_id(&request)?);
             let (key, value) = app.regenerate(&caller, &target, slot, &nonce).await?;
@@ -159,7 +158,7 @@ pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Bod
 pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_bodiless_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             app.delete_key(&caller, &KeyTarget::id(path_key_id(&request)?), &nonce).await?;
             Ok((204, Value::Null))
         }

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    authorized_bodiless_write, authorized_caller, authorized_write, json_response, only_query_parameters,
-    parse_json, parse_optional_json, path_key_id,
+    authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
+    parse_optional_json, path_key_id,
 };
 use crate::Keygate;
 use crate::api_key_info::api_key_info;
@@ -36,7 +36,7 @@ struct CreateApiKeyRequest {
 pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             let body: CreateApiKeyRequest = parse_json(&request)?;
             let new_key = NewKey {
                 expires_at: body.expires_at.as_deref().map(parse_time).transpose()?,
@@ -68,7 +68,7 @@ pub async fn disable_api_key(app: &Keygate, request: Request) -> Response<Body> 
 async fn set_state(app: &Keygate, request: Request, state: KeyState) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_bodiless_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             let key = app.set_state(&caller, &key_target(&request)?, state, &nonce).await?;
             Ok(api_key_info(&key, None))
         }
@@ -80,7 +80,7 @@ async fn set_state(app: &Keygate, request: Request, state: KeyState) -> Response
 pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
-            let (caller, nonce) = authorized_bodiless_write(app, &request)?;
+            let (caller, nonce) = authorized_write(&request)?;
             app.delete_key(&caller, &key_target(&request)?, &nonce).await?;
             Ok(json!({}))
         }

@@ -15,6 +15,7 @@ use crate::replay::ReplayNonce;
 use crate::store::WriteError;
 
 const DEFAULT_DOMAIN_CODE: &str = "PUB";
+pub const REPLAYED: &str = "request already accepted once; sign each request with a new timestamp";
 
 /// An admin's request for a new key; `None` means "the default".
 #[derive(Clone, Debug, Default)]
@@ -284,8 +285,9 @@ impl Keygate {
     }
 }
 
+/// Each signature is accepted once: two writes signed in the same millisecond share one.
 fn replayed() -> Error {
-    Error::Unauthenticated("request already accepted once".into())
+    Error::Unauthenticated(REPLAYED.into())
 }
 
 /// A key-scoped admin write that did not happen: unknown or another domain's key is not found.
@@ -333,7 +335,7 @@ mod tests {
     }
 
     fn nonce(id: &str, app: &Keygate) -> ReplayNonce {
-        ReplayNonce::new(id, b"", app.now())
+        ReplayNonce::new(id, app.now())
     }
 
     #[tokio::test]
