@@ -83,13 +83,16 @@ impl Config {
 
         let credentials = match lookup(ADMIN_CREDENTIALS) {
             // serde's message may quote the value, which holds secrets: give only where it failed.
-            Some(json) => Credentials::from_json(&json).map_err(|e| {
-                ConfigError(format!(
-                    "{ADMIN_CREDENTIALS} is not a credential list (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ))
-            })?,
+            Some(json) => {
+                let list = serde_json::from_str(&json).map_err(|e| {
+                    ConfigError(format!(
+                        "{ADMIN_CREDENTIALS} is not a credential list (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
+                Credentials::new(list).map_err(|e| ConfigError(format!("{ADMIN_CREDENTIALS}: {e}")))?
+            }
             None => Credentials::default(),
         };
 
@@ -151,6 +154,17 @@ mod tests {
             (DEFAULT_MAX_TOTAL_USAGE, "3000000000", "KEYGATE_DEFAULT_MAX_TOTAL_USAGE is out of range"),
             (ADMIN_CREDENTIALS, "{}", "KEYGATE_ADMIN_CREDENTIALS is not a credential list"),
             (ADMIN_CREDENTIALS, r#""[{\"secret_key\":\"s3cr3t\"}]""#, "(line 1, column"),
+            (
+                ADMIN_CREDENTIALS,
+                r#"[{"access_key":"AK1","secret_key":"s3cr3t","domain_id":"d"}]"#,
+                "KEYGATE_ADMIN_CREDENTIALS: admin credential AK1 has a secret_key shorter than 16 bytes",
+            ),
+            (
+                ADMIN_CREDENTIALS,
+                r#"[{"access_key":"AK1","secret_key":"s3cr3t-s3cr3t-s3cr3t","domain_id":"d"},
+                    {"access_key":"AK1","secret_key":"s3cr3t-s3cr3t-s3cr3t-2","domain_id":"e"}]"#,
+                "admin access key AK1 is listed more than once",
+            ),
         ];
         for (name, value, expected) in cases {
             let message = lookup_with(&[(name, value)]).err().map(|e| e.to_string()).unwrap_or_default();

@@ -18,6 +18,9 @@ pub const SCOPE_ENTRY_MAX_CHARS: usize = 128;
 /// About a century: anything longer is a typo, and it keeps every expiry representable.
 pub const VALIDITY_MAX_SECONDS: i64 = 100 * 365 * 24 * 3600;
 
+/// An admin credential's secret must be at least this long: the HMAC is only as strong as it.
+pub const ADMIN_SECRET_MIN_BYTES: usize = 16;
+
 /// How far a signed request's timestamp may be from the server's clock, either way.
 pub const SIGNATURE_MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
 

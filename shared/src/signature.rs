@@ -14,7 +14,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::limits::SIGNATURE_MAX_SKEW;
+use crate::limits::{ADMIN_SECRET_MIN_BYTES, SIGNATURE_MAX_SKEW};
 use crate::model::{Caller, Timestamp};
 
 pub const TIMESTAMP_HEADER: &str = "x-ncp-apigw-timestamp";
@@ -73,13 +73,34 @@ pub fn sign(secret: &str, method: &str, path_and_query: &str, timestamp: &str, a
 #[derive(Clone, Debug, Default)]
 pub struct Credentials(HashMap<String, Credential>);
 
-impl Credentials {
-    pub fn new(list: Vec<Credential>) -> Self {
-        Self(list.into_iter().map(|c| (c.access_key.clone(), c)).collect())
-    }
+/// Why a credential list is refused at start. Each names the access key, never the secret.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CredentialError {
+    #[error("an admin credential has an empty access_key or domain_id")]
+    Empty,
+    #[error("admin credential {0} has a secret_key shorter than {ADMIN_SECRET_MIN_BYTES} bytes")]
+    ShortSecret(String),
+    #[error("admin access key {0} is listed more than once")]
+    Duplicate(String),
+}
 
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str::<Vec<Credential>>(json).map(Self::new)
+impl Credentials {
+    /// Refuses a list anyone could sign for: an empty or short secret, or one access key twice
+    /// (only one of the two secrets would work, and which one would be an accident).
+    pub fn new(list: Vec<Credential>) -> Result<Self, CredentialError> {
+        let mut credentials = HashMap::with_capacity(list.len());
+        for credential in list {
+            if credential.access_key.is_empty() || credential.domain_id.is_empty() {
+                return Err(CredentialError::Empty);
+            }
+            if credential.secret_key.len() < ADMIN_SECRET_MIN_BYTES {
+                return Err(CredentialError::ShortSecret(credential.access_key));
+            }
+            if let Some(twice) = credentials.insert(credential.access_key.clone(), credential) {
+                return Err(CredentialError::Duplicate(twice.access_key));
+            }
+        }
+        Ok(Self(credentials))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,6 +189,28 @@ mod tests {
             secret_key: SECRET.into(),
             domain_id: "domain-a".into(),
         }])
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_credentials_anyone_could_sign_for_naming_the_access_key_only() {
+        let credential = |access_key: &str, secret_key: &str| Credential {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            domain_id: "domain-a".into(),
+        };
+        let cases = [
+            (vec![credential("AK1", "")], CredentialError::ShortSecret("AK1".into())),
+            (vec![credential("AK1", "fifteen-bytes!!")], CredentialError::ShortSecret("AK1".into())),
+            (vec![credential("AK1", SECRET), credential("AK1", "another-long-secret")], CredentialError::Duplicate("AK1".into())),
+            (vec![credential("", SECRET)], CredentialError::Empty),
+        ];
+        for (list, expected) in cases {
+            let message = Credentials::new(list).unwrap_err();
+            assert_eq!(message, expected);
+            assert!(!message.to_string().contains("fifteen") && !message.to_string().contains(SECRET));
+        }
+        assert!(Credentials::new(vec![credential("AK1", "sixteen-bytes!!!")]).is_ok());
     }
 
     fn signed_headers(signature: &str, timestamp: &str) -> HeaderMap {
