@@ -202,7 +202,10 @@ mod tests {
         let cases = [
             (vec![credential("AK1", "")], CredentialError::ShortSecret("AK1".into())),
             (vec![credential("AK1", "fifteen-bytes!!")], CredentialError::ShortSecret("AK1".into())),
-            (vec![credential("AK1", SECRET), credential("AK1", "another-long-secret")], CredentialError::Duplicate("AK1".into())),
+            (
+                vec![credential("AK1", SECRET), credential("AK1", "another-long-secret")],
+                CredentialError::Duplicate("AK1".into()),
+            ),
             (vec![credential("", SECRET)], CredentialError::Empty),
         ];
         for (list, expected) in cases {

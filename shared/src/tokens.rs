@@ -268,13 +268,23 @@ impl TokenService {
     }
 }
 
-/// Three non-empty base64url segments: anything else is not a bearer token at all.
+/// Three base64url segments whose first two are JSON objects (header and claims): anything else
+/// is not a bearer token at all. The signature may be empty: that is a token we refuse, not a
+/// malformed one.
 fn looks_like_jws(token: &str) -> bool {
-    let segments: Vec<&str> = token.split('.').collect();
-    segments.len() == 3
-        && segments
-            .iter()
-            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json_object = |segment: &str| {
+        URL_SAFE_NO_PAD.decode(segment).is_ok_and(|bytes| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok()
+        })
+    };
+    let base64url =
+        |segment: &str| segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match token.split('.').collect::<Vec<_>>().as_slice() {
+        [header, claims, signature] => json_object(header) && json_object(claims) && base64url(signature),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -397,7 +407,7 @@ mod tests {
             parts[2]
         );
         let cases = [
-            ("alg none, no signature", alg_none, TokenError::Malformed),
+            ("alg none, no signature", alg_none, TokenError::Rejected),
             ("alg none", alg_none_signed, TokenError::Rejected),
             ("tampered scope", tampered, TokenError::Rejected),
         ];
@@ -410,8 +420,25 @@ mod tests {
     #[test]
     fn strings_that_are_not_jws_are_malformed() {
         let service = service(SigningAlgorithm::EdDsa);
-        for bad in ["", "abc", "a.b", "a..c", "a.b.c.d", "a b.c.d", "a.b.c="] {
+        let object = URL_SAFE_NO_PAD.encode("{}");
+        let not_json = URL_SAFE_NO_PAD.encode("[1]");
+        let cases = [
+            "".to_owned(),
+            "abc".into(),
+            "a.b".into(),
+            "a..c".into(),
+            "a.b.c.d".into(),
+            "a b.c.d".into(),
+            "a.b.c=".into(),
+            format!("{object}.{not_json}.c"),
+            format!("{not_json}.{object}."),
+            format!("{object}.{object}.c="),
+        ];
+        for bad in &cases {
             assert_eq!(service.verify_for_refresh(bad, now()), Err(TokenError::Malformed), "{bad:?}");
+        }
+        for refused in [format!("{object}.{object}."), format!("{object}.{object}.c")] {
+            assert_eq!(service.verify_for_refresh(&refused, now()), Err(TokenError::Rejected), "{refused:?}");
         }
     }
 }

@@ -87,3 +87,65 @@ async fn a_request_accepted_at_the_early_edge_of_its_window_is_refused_at_the_la
     assert_eq!((status, json), (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", REPLAYED)));
     assert_eq!(key_count(&t).await, 1);
 }
+
+fn bearer(token: &str) -> lambda_http::Request {
+    get("/v1/auth/refresh", &[("authorization", &format!("Bearer {token}"))])
+}
+
+async fn token_for(t: &TestApp, key: &str) -> String {
+    let (status, body, _) = t.send(get("/v1/auth/token", &[("x-api-key", key)])).await;
+    assert_eq!(status, 200, "{body}");
+    body["result"]["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn remaining(t: &TestApp, key: &str) -> u64 {
+    let (_, body, _) = t.send(get("/v1/key/detail", &[("x-api-key", key)])).await;
+    body["result"]["remaining_total_usage"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_token_naming_another_algorithm_is_refused_as_unauthenticated_whatever_its_signature() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let t = TestApp::new().await;
+    let key = t.registered_key(10, TimeDelta::days(1)).await;
+    let token = token_for(&t, key.primary.expose()).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let before = remaining(&t, key.primary.expose()).await;
+    for alg in ["none", "HS256", "RS256", "ES256"] {
+        let mut forged = header.clone();
+        forged["alg"] = json!(alg);
+        let forged = URL_SAFE_NO_PAD.encode(forged.to_string());
+        for signature in ["", parts[2]] {
+            let (status, body, _) = t.send(bearer(&format!("{forged}.{}.{signature}", parts[1]))).await;
+            let refused = client_error("This token is not authenticated.", "invalid_token");
+            assert_eq!(
+                (status, body),
+                (429, refused),
+                "alg {alg}, signature {:?}",
+                &signature[..signature.len().min(8)]
+            );
+        }
+    }
+    assert_eq!(remaining(&t, key.primary.expose()).await, before, "no unit consumed");
+}
+
+#[tokio::test]
+async fn names_that_hide_or_reorder_text_are_refused_on_both_surfaces() {
+    let t = TestApp::new().await;
+    for invisible in ["\u{202E}", "\u{200B}", "\u{2066}", "\u{FEFF}", "\u{7}"] {
+        let name = format!("billing{invisible}gnp.exe");
+        let body = json!({ "user_id": "u", "name": name }).to_string();
+        let (status, json, _) = t.send(t.signed_create(&body, ACCESS_KEY, SECRET_KEY)).await;
+        let message = "name must be 1 to 64 printable characters";
+        assert_eq!((status, json), (400, spaceone_error("ERROR_INVALID_ARGUMENT", message)), "{invisible:?}");
+        t.clock.advance(TimeDelta::milliseconds(1));
+        let body = json!({ "apiKeyName": "ok", "apiKeyDescription": name }).to_string();
+        let (status, json, _) = t.send(t.admin(Method::Post, NCP_KEYS, &body, false)).await;
+        let message = "description must be 0 to 256 printable characters";
+        assert_eq!((status, json), (400, ncp_error(400, message)), "{invisible:?}");
+        t.clock.advance(TimeDelta::milliseconds(1));
+    }
+    assert_eq!(key_count(&t).await, 0);
+}

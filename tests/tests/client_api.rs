@@ -436,12 +436,14 @@ async fn refresh_answers_429_to_tokens_it_did_not_issue() {
         ("bad signature", bad_signature),
         ("tampered claims", tampered_claims),
         ("typ is not at+jwt", wrong_type),
-        ("header is not JSON", format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("nope"), parts[1], parts[2])),
     ];
     for (what, token) in cases {
         let (status, body, _) = t.send(bearer(&token)).await;
         assert_eq!((status, body), (429, client_error(NOT_AUTHENTICATED, "invalid_token")), "{what}");
     }
+    // Not a JWT at all (DESIGN: three base64url parts with a JSON header and claims): 400.
+    let not_json = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode("nope"), parts[1], parts[2]);
+    assert_eq!(t.send(bearer(&not_json)).await.0, 400, "header is not JSON");
     assert_eq!(t.send(bearer(&good)).await.0, 200, "the genuine token still refreshes");
 }
 

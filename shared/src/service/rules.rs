@@ -92,10 +92,23 @@ fn bounded_text(field: &str, value: String, min: usize, max: usize) -> Result<St
     if min > 0 && value.trim().is_empty() {
         return Err(Error::MissingParameter(field.to_owned()));
     }
-    if chars < min || chars > max || value.chars().any(char::is_control) {
+    if chars < min || chars > max || value.chars().any(is_invisible) {
         return Err(Error::InvalidArgument(format!("{field} must be {min} to {max} printable characters")));
     }
     Ok(value)
+}
+
+/// Control and format characters (bidi overrides such as U+202E, zero-width joiners and spaces)
+/// and line or paragraph separators: they would let one text pass for another in a listing.
+fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
 }
 
 #[cfg(test)]
@@ -127,7 +140,11 @@ mod tests {
         assert_eq!(message(name("  ".into())), "required parameter missing: name");
         assert_eq!(message(user_id(String::new())), "required parameter missing: user_id");
         assert_eq!(description(String::new()).unwrap(), "");
-        assert!(description("a\u{7}bell".into()).is_err(), "a control character");
+        for invisible in ['\u{7}', '\u{202E}', '\u{200B}', '\u{2066}', '\u{FEFF}', '\u{2028}', '\u{E0041}'] {
+            assert!(description(format!("a{invisible}b")).is_err(), "U+{:04X}", invisible as u32);
+            assert!(name(format!("a{invisible}b")).is_err(), "U+{:04X}", invisible as u32);
+        }
+        assert_eq!(name("café ☕ 東京".into()).unwrap(), "café ☕ 東京", "letters and symbols of any script");
         assert_eq!(name("ключ".into()).unwrap(), "ключ", "characters, not bytes, are counted");
     }
 
