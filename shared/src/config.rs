@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use crate::key_value::Pepper;
 use crate::limits::MAX_TOTAL_USAGE;
 use crate::signature::Credentials;
-use crate::tokens::{SigningAlgorithm, SigningKeys, TokenService};
+use crate::tokens::{Lifetimes, SigningAlgorithm, SigningKeys, TokenService};
 
 pub const ADMIN_CREDENTIALS: &str = "KEYGATE_ADMIN_CREDENTIALS";
 pub const PEPPER: &str = "KEYGATE_PEPPER";
@@ -17,6 +17,7 @@ pub const ISSUER: &str = "KEYGATE_ISSUER";
 pub const AUDIENCE: &str = "KEYGATE_AUDIENCE";
 pub const TOKEN_TTL_SECONDS: &str = "KEYGATE_TOKEN_TTL_SECONDS";
 pub const REFRESH_GRACE_SECONDS: &str = "KEYGATE_REFRESH_GRACE_SECONDS";
+pub const REFRESH_MAX_AGE_SECONDS: &str = "KEYGATE_REFRESH_MAX_AGE_SECONDS";
 pub const DEFAULT_VALIDITY_SECONDS: &str = "KEYGATE_DEFAULT_VALIDITY_SECONDS";
 pub const DEFAULT_MAX_TOTAL_USAGE: &str = "KEYGATE_DEFAULT_MAX_TOTAL_USAGE";
 
@@ -73,12 +74,16 @@ impl Config {
                 .filter(|d| *d > TimeDelta::zero())
                 .ok_or_else(|| ConfigError(format!("{name} is out of range")))
         };
+        let lifetimes = Lifetimes {
+            ttl: seconds(TOKEN_TTL_SECONDS, 300)?,
+            refresh_grace: seconds(REFRESH_GRACE_SECONDS, 600)?,
+            refresh_max_age: seconds(REFRESH_MAX_AGE_SECONDS, 24 * 3600)?,
+        };
         let tokens = TokenService::new(
             keys,
             lookup(ISSUER).unwrap_or_else(|| "keygate".into()),
             lookup(AUDIENCE).unwrap_or_else(|| "keygate".into()),
-            seconds(TOKEN_TTL_SECONDS, 300)?,
-            seconds(REFRESH_GRACE_SECONDS, 600)?,
+            lifetimes,
         );
 
         let credentials = match lookup(ADMIN_CREDENTIALS) {

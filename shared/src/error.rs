@@ -61,6 +61,7 @@ impl From<Rejection> for Error {
             Rejection::NotFound => Error::NotFound,
             Rejection::Expired => Error::KeyExpired,
             Rejection::Exhausted => Error::QuotaExhausted,
+            Rejection::Superseded => Error::InvalidToken,
         }
     }
 }

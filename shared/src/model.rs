@@ -107,17 +107,55 @@ pub enum KeyState {
     Disabled,
 }
 
+/// One of the two values of a key (NCP's `keyType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeySlot {
+    Primary,
+    Secondary,
+}
+
 /// One of the two key values of a key: only its keyed hash and, for recognition, its last
-/// four characters are kept.
+/// four characters are kept, with how many times the slot's value has been replaced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSecret {
     pub hash: SecretHash,
     pub last4: String,
+    pub generation: u32,
+}
+
+/// A value that replaces a slot's: it becomes the slot's next generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSecret {
+    pub hash: SecretHash,
+    pub last4: String,
+}
+
+/// Which value of a key bought a token: its slot and the slot's generation then. Regenerating
+/// the slot makes the reference stale, which ends the token's family at its next refresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueRef {
+    pub slot: KeySlot,
+    pub generation: u32,
 }
 
 impl StoredSecret {
+    /// A slot's first value.
+    pub fn first(hash: SecretHash, last4: String) -> Self {
+        Self { hash, last4, generation: 0 }
+    }
+
     pub fn masked(&self) -> String {
         format!("*****{}", self.last4)
+    }
+
+    /// The slot after `new` replaced this value.
+    pub fn replaced_by(&self, new: &NewSecret) -> Self {
+        Self {
+            hash: new.hash.clone(),
+            last4: new.last4.clone(),
+            generation: self.generation.saturating_add(1),
+        }
     }
 }
 
@@ -152,8 +190,8 @@ pub struct KeyChange {
     pub state: Option<KeyState>,
     pub name: Option<String>,
     pub description: Option<String>,
-    pub primary: Option<StoredSecret>,
-    pub secondary: Option<StoredSecret>,
+    pub primary: Option<NewSecret>,
+    pub secondary: Option<NewSecret>,
     pub modifier: String,
     pub modified_at: Timestamp,
 }
@@ -179,6 +217,8 @@ pub enum Rejection {
     NotFound,
     Expired,
     Exhausted,
+    /// Refresh only: the value that bought the token has been regenerated since.
+    Superseded,
 }
 
 impl ApiKey {
@@ -222,6 +262,25 @@ impl ApiKey {
         Ok(())
     }
 
+    /// The value `presented` is, if it is one of the key's.
+    pub fn value_ref(&self, presented: &SecretHash) -> Option<ValueRef> {
+        [(KeySlot::Primary, &self.primary), (KeySlot::Secondary, &self.secondary)]
+            .into_iter()
+            .find(|(_, stored)| stored.hash == *presented)
+            .map(|(slot, stored)| ValueRef { slot, generation: stored.generation })
+    }
+
+    /// The condition of a refresh: mintable without a secret, and the value that bought the
+    /// token's family is still the slot's current one.
+    pub fn check_refreshable(&self, bought_with: ValueRef, now: Timestamp) -> Result<(), Rejection> {
+        self.check_mintable(None, now)?;
+        let current = match bought_with.slot {
+            KeySlot::Primary => self.primary.generation,
+            KeySlot::Secondary => self.secondary.generation,
+        };
+        if current == bought_with.generation { Ok(()) } else { Err(Rejection::Superseded) }
+    }
+
     /// First registration fixes `registered_at` and, for a validity-based key, `expires_at`;
     /// later registrations change nothing.
     pub fn register(&mut self, now: Timestamp) {
@@ -247,10 +306,10 @@ impl ApiKey {
             self.description = description.clone();
         }
         if let Some(primary) = &change.primary {
-            self.primary = primary.clone();
+            self.primary = self.primary.replaced_by(primary);
         }
         if let Some(secondary) = &change.secondary {
-            self.secondary = secondary.clone();
+            self.secondary = self.secondary.replaced_by(secondary);
         }
         self.modifier = change.modifier.clone();
         self.modified_at = change.modified_at;

@@ -7,27 +7,35 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ApiKey, Timestamp};
+use crate::model::{ApiKey, KeySlot, Timestamp, ValueRef};
 
 /// What a token says about its key. A refresh builds the next token from the verified claims of
 /// the previous one (the store's single-use write cannot also read the key back), which is sound
-/// because none of these change once a key is registered.
+/// because none of these change once a key is registered; the value that bought the family is
+/// checked by the refresh's write itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSubject {
     pub api_key_id: String,
     pub domain_id: String,
     pub scope: String,
     pub key_expires_at: Timestamp,
+    /// The key value that bought the family.
+    pub bought_with: ValueRef,
+    /// When that value was presented, which starts the family.
+    pub family_started_at: Timestamp,
 }
 
 impl TokenSubject {
-    /// `None` for a key that is not registered, which has no expiry yet.
-    pub fn of_key(key: &ApiKey) -> Option<Self> {
+    /// The subject of a new family, bought at `now` with the key value `bought_with`. `None` for
+    /// a key that is not registered, which has no expiry yet.
+    pub fn of_key(key: &ApiKey, bought_with: ValueRef, now: Timestamp) -> Option<Self> {
         Some(Self {
             api_key_id: key.api_key_id.to_string(),
             domain_id: key.domain_id.clone(),
             scope: key.scope.join(" "),
             key_expires_at: key.expires_at?,
+            bought_with,
+            family_started_at: now,
         })
     }
 
@@ -37,6 +45,8 @@ impl TokenSubject {
             domain_id: claims.tid.clone(),
             scope: claims.scope.clone(),
             key_expires_at: Timestamp::from_timestamp_millis(claims.key_expired)?,
+            bought_with: ValueRef { slot: claims.key_slot, generation: claims.key_generation },
+            family_started_at: Timestamp::from_timestamp(claims.auth_time, 0)?,
         })
     }
 }
@@ -141,8 +151,10 @@ fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk)
     Ok((encoding, jwk))
 }
 
-/// The claims of an access token (RFC 9068) plus `fam`, the `jti` that started its refresh chain,
-/// and `key_expired`, the key's expiry in epoch milliseconds.
+/// The claims of an access token (RFC 9068, with `auth_time`: when the key value was presented
+/// that started the token's refresh chain) plus `fam`, the `jti` that started the chain,
+/// `key_expired`, the key's expiry in epoch milliseconds, and `key_slot` and `key_generation`,
+/// the key value that bought the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
@@ -156,6 +168,9 @@ pub struct AccessClaims {
     pub jti: String,
     pub fam: String,
     pub key_expired: i64,
+    pub auth_time: i64,
+    pub key_slot: KeySlot,
+    pub key_generation: u32,
 }
 
 pub struct IssuedToken {
@@ -178,17 +193,22 @@ pub struct TokenService {
     audience: String,
     ttl: TimeDelta,
     refresh_grace: TimeDelta,
+    refresh_max_age: TimeDelta,
+}
+
+/// How long tokens live: each token `ttl`, refreshable for `refresh_grace` after it expires, and
+/// its family refreshable until `refresh_max_age` after the key value was presented.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    pub ttl: TimeDelta,
+    pub refresh_grace: TimeDelta,
+    pub refresh_max_age: TimeDelta,
 }
 
 impl TokenService {
-    pub fn new(
-        keys: SigningKeys,
-        issuer: String,
-        audience: String,
-        ttl: TimeDelta,
-        refresh_grace: TimeDelta,
-    ) -> Self {
-        Self { keys, issuer, audience, ttl, refresh_grace }
+    pub fn new(keys: SigningKeys, issuer: String, audience: String, lifetimes: Lifetimes) -> Self {
+        let Lifetimes { ttl, refresh_grace, refresh_max_age } = lifetimes;
+        Self { keys, issuer, audience, ttl, refresh_grace, refresh_max_age }
     }
 
     pub fn jwks(&self) -> &JwkSet {
@@ -226,6 +246,9 @@ impl TokenService {
             fam: family.map_or_else(|| jti.clone(), str::to_owned),
             jti,
             key_expired: subject.key_expires_at.timestamp_millis(),
+            auth_time: subject.family_started_at.timestamp(),
+            key_slot: subject.bought_with.slot,
+            key_generation: subject.bought_with.generation,
         };
         let mut header = Header::new(self.keys.algorithm.jwt());
         header.typ = Some(TOKEN_TYPE.to_owned());
@@ -264,6 +287,12 @@ impl TokenService {
         if now.timestamp_millis() >= refreshable_until {
             return Err(TokenError::Rejected);
         }
+        // A family ends at its maximum age: then the client goes back to its key.
+        let family_ends =
+            claims.auth_time.saturating_add(self.refresh_max_age.num_seconds()).saturating_mul(1000);
+        if now.timestamp_millis() >= family_ends {
+            return Err(TokenError::Rejected);
+        }
         Ok(claims)
     }
 }
@@ -298,23 +327,23 @@ mod tests {
 
     fn service(algorithm: SigningAlgorithm) -> TokenService {
         let keys = SigningKeys::from_pems(algorithm, &algorithm.generate_pem(), None).unwrap();
-        TokenService::new(
-            keys,
-            "keygate".into(),
-            "keygate".into(),
-            TimeDelta::seconds(300),
-            TimeDelta::seconds(600),
-        )
+        let lifetimes = Lifetimes {
+            ttl: TimeDelta::seconds(300),
+            refresh_grace: TimeDelta::seconds(600),
+            refresh_max_age: TimeDelta::hours(24),
+        };
+        TokenService::new(keys, "keygate".into(), "keygate".into(), lifetimes)
     }
 
     fn subject(expires_in: TimeDelta) -> TokenSubject {
-        TokenSubject::of_key(&key(expires_in)).unwrap()
+        TokenSubject::of_key(&key(expires_in), ValueRef { slot: KeySlot::Primary, generation: 0 }, now())
+            .unwrap()
     }
 
     fn key(expires_in: TimeDelta) -> ApiKey {
         let id = ApiKeyId::generate();
         let pepper = Pepper::new(vec![7; 32]).unwrap();
-        let secret = |v: KeyValue| StoredSecret { hash: pepper.hash(&v), last4: v.last4() };
+        let secret = |v: KeyValue| StoredSecret::first(pepper.hash(&v), v.last4());
         let now = now();
         ApiKey {
             primary: secret(KeyValue::generate(&id)),

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use keygate_core::key_value::{KeyValue, Pepper};
-use keygate_core::model::{ApiKey, ApiKeyId, KeyChange, KeyState, SecretHash, StoredSecret, Timestamp};
+use keygate_core::model::{
+    ApiKey, ApiKeyId, KeyChange, KeySlot, KeyState, NewSecret, SecretHash, StoredSecret, Timestamp, ValueRef,
+};
 use keygate_core::replay::ReplayNonce;
 use keygate_core::store::{RefreshMarker, Store, WriteError};
 
@@ -22,7 +24,7 @@ pub fn fixture(now: Timestamp, remaining: u32) -> Fixture {
     let pepper = Pepper::new(PEPPER.as_bytes().to_vec()).unwrap();
     let id = ApiKeyId::generate();
     let (primary, secondary) = (KeyValue::generate(&id), KeyValue::generate(&id));
-    let stored = |v: &KeyValue| StoredSecret { hash: pepper.hash(v), last4: v.last4() };
+    let stored = |v: &KeyValue| StoredSecret::first(pepper.hash(v), v.last4());
     let key = ApiKey {
         primary: stored(&primary),
         secondary: stored(&secondary),
@@ -52,8 +54,16 @@ fn other_hash() -> SecretHash {
     pepper.hash(&KeyValue::generate(&ApiKeyId::generate()))
 }
 
+/// The value a fixture's tokens are bought with: its first primary.
+const FIRST_PRIMARY: ValueRef = ValueRef { slot: KeySlot::Primary, generation: 0 };
+
 fn marker(jti: &str, family: &str, now: Timestamp) -> RefreshMarker {
-    RefreshMarker { jti: jti.into(), family: family.into(), expires_at: now + TimeDelta::minutes(15) }
+    RefreshMarker {
+        jti: jti.into(),
+        family: family.into(),
+        bought_with: FIRST_PRIMARY,
+        expires_at: now + TimeDelta::minutes(15),
+    }
 }
 
 fn rejected_with(err: WriteError) -> Option<ApiKey> {
@@ -228,6 +238,35 @@ pub async fn a_refused_refresh_leaves_no_marker(store: Arc<dyn Store>) {
     assert!(retry.is_ok(), "the refused attempt stored no marker: {retry:?}");
 }
 
+pub async fn refresh_is_refused_once_the_value_that_bought_it_is_regenerated(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let rotate_primary = KeyChange {
+        primary: Some(NewSecret { hash: other_hash(), last4: "NEW1".into() }),
+        ..KeyChange::by("AKADMIN", now)
+    };
+    store.change_key(&f.key.api_key_id, "domain-a", &rotate_primary, &nonce("rotate", now)).await.unwrap();
+
+    let stale = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-7", "fam-7", now), now).await;
+    let old = rejected_with(stale.unwrap_err()).expect("the key as it was");
+    assert_eq!((old.primary.generation, old.remaining_total_usage), (1, 5), "nothing consumed");
+    let stale_again = store.consume_for_refresh(&f.key.api_key_id, &marker("jti-7", "fam-7", now), now).await;
+    assert!(matches!(stale_again, Err(WriteError::Rejected(Some(_)))), "the refused attempt left no marker");
+
+    let current = RefreshMarker {
+        bought_with: ValueRef { slot: KeySlot::Primary, generation: 1 },
+        ..marker("jti-8", "fam-8", now)
+    };
+    store.consume_for_refresh(&f.key.api_key_id, &current, now).await.unwrap();
+    let other_slot = RefreshMarker {
+        bought_with: ValueRef { slot: KeySlot::Secondary, generation: 0 },
+        ..marker("jti-9", "fam-9", now)
+    };
+    store.consume_for_refresh(&f.key.api_key_id, &other_slot, now).await.unwrap();
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap().unwrap().remaining_total_usage, 3);
+}
+
 pub async fn markers_and_revocations_lapse_after_their_time(store: Arc<dyn Store>) {
     let now = Clock::default().now();
     let f = fixture(now, 5);
@@ -273,7 +312,7 @@ pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn
     let f = fixture(now, 5);
     put(&store, &f.key).await;
     let later = now + TimeDelta::seconds(1);
-    let replacement = StoredSecret { hash: other_hash(), last4: "WXYZ".into() };
+    let replacement = NewSecret { hash: other_hash(), last4: "WXYZ".into() };
     let change = KeyChange {
         state: Some(KeyState::Disabled),
         name: Some("renamed".into()),
@@ -285,9 +324,11 @@ pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn
     let mut expected = f.key.clone();
     expected.apply(&change);
     assert_eq!(changed, expected);
+    let rotated = StoredSecret { hash: replacement.hash, last4: replacement.last4, generation: 1 };
     assert_eq!(
         (changed.state, changed.name.as_str(), &changed.secondary),
-        (KeyState::Disabled, "renamed", &replacement)
+        (KeyState::Disabled, "renamed", &rotated),
+        "the replaced slot moves to its next generation"
     );
     assert_eq!(changed.primary, f.key.primary, "fields not in the change stay");
     assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(expected.clone()));
@@ -335,26 +376,21 @@ pub async fn sweeping_lapsed_markers_keeps_live_ones(store: Arc<dyn Store>) {
     let now = Clock::default().now();
     let f = fixture(now, 5000);
     put(&store, &f.key).await;
-    let live =
-        RefreshMarker { jti: "live".into(), family: "fam-live".into(), expires_at: now + TimeDelta::days(1) };
+    let live = RefreshMarker { expires_at: now + TimeDelta::days(1), ..marker("live", "fam-live", now) };
     store.consume_for_refresh(&f.key.api_key_id, &live, now).await.unwrap();
     for n in 0..1100 {
         let at = now + TimeDelta::seconds(n);
         let short = RefreshMarker {
-            jti: format!("short-{n}"),
-            family: format!("f-{n}"),
             expires_at: at + TimeDelta::milliseconds(1),
+            ..marker(&format!("short-{n}"), &format!("f-{n}"), at)
         };
         store.consume_for_refresh(&f.key.api_key_id, &short, at).await.unwrap();
     }
     let later = now + TimeDelta::hours(1);
     let again = store.consume_for_refresh(&f.key.api_key_id, &live, later).await;
     assert!(matches!(again, Err(WriteError::TokenReused)), "{again:?}");
-    let lapsed = RefreshMarker {
-        jti: "short-0".into(),
-        family: "f-0".into(),
-        expires_at: later + TimeDelta::minutes(1),
-    };
+    let lapsed =
+        RefreshMarker { expires_at: later + TimeDelta::minutes(1), ..marker("short-0", "f-0", later) };
     assert!(store.consume_for_refresh(&f.key.api_key_id, &lapsed, later).await.is_ok());
 }
 
@@ -374,6 +410,7 @@ macro_rules! store_conformance {
             refresh_consumes_one_unit_and_is_single_use,
             refresh_is_refused_for_a_revoked_family,
             a_refused_refresh_leaves_no_marker,
+            refresh_is_refused_once_the_value_that_bought_it_is_regenerated,
             markers_and_revocations_lapse_after_their_time,
             list_returns_a_domains_keys_oldest_first,
             change_applies_to_a_key_of_the_domain_once_per_nonce,

@@ -149,3 +149,59 @@ async fn names_that_hide_or_reorder_text_are_refused_on_both_surfaces() {
     }
     assert_eq!(key_count(&t).await, 0);
 }
+
+async fn refresh(t: &TestApp, token: &str) -> (u16, Value) {
+    let (status, body, _) = t.send(bearer(token)).await;
+    (status, body)
+}
+
+fn next_token(body: &Value) -> String {
+    body["result"]["access_token"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test]
+async fn regenerating_a_value_ends_the_families_it_bought_and_only_those() {
+    let t = TestApp::new().await;
+    let key = t.registered_key(100, TimeDelta::days(30)).await;
+    let leaked = token_for(&t, key.primary.expose()).await;
+    let (status, body) = refresh(&t, &leaked).await;
+    assert_eq!(status, 200);
+    let leaked_chain = next_token(&body);
+    let kept = token_for(&t, key.secondary.expose()).await;
+
+    let path = format!("{NCP_KEYS}/{}", key.key.api_key_id);
+    t.clock.advance(TimeDelta::seconds(1));
+    let (status, rotated, _) = t.send(t.admin(Method::Patch, &path, r#"{"keyType":"PRIMARY"}"#, false)).await;
+    assert_eq!(status, 200);
+
+    let before = remaining(&t, key.secondary.expose()).await;
+    let refused = client_error("This token is not authenticated.", "invalid_token");
+    assert_eq!(refresh(&t, &leaked_chain).await, (429, refused.clone()), "the leaked value's family ends");
+    assert_eq!(remaining(&t, key.secondary.expose()).await, before, "and consumes nothing");
+    let (status, body) = refresh(&t, &kept).await;
+    assert_eq!(status, 200, "a family bought with the other value goes on: {body}");
+    let (status, body) = refresh(&t, &next_token(&body)).await;
+    assert_eq!(status, 200, "{body}");
+    let new_primary = rotated["primaryKey"].as_str().unwrap();
+    let fresh = token_for(&t, new_primary).await;
+    assert_eq!(refresh(&t, &fresh).await.0, 200, "the new value buys families that refresh");
+}
+
+#[tokio::test]
+async fn a_family_past_its_maximum_age_sends_the_client_back_to_its_key() {
+    let settings = Settings::new().with(keygate_core::config::REFRESH_MAX_AGE_SECONDS, "3600");
+    let t = TestApp::with(&settings, fresh_store().await);
+    let key = t.registered_key(100, TimeDelta::days(30)).await;
+    let mut token = token_for(&t, key.primary.expose()).await;
+    // Refreshed every four minutes, the family lives an hour from the moment the key was shown.
+    for _ in 0..14 {
+        t.clock.advance(TimeDelta::minutes(4));
+        let (status, body) = refresh(&t, &token).await;
+        assert_eq!(status, 200, "{body}");
+        token = next_token(&body);
+    }
+    t.clock.advance(TimeDelta::minutes(4));
+    let refused = client_error("This token is not authenticated.", "invalid_token");
+    assert_eq!(refresh(&t, &token).await, (429, refused));
+    assert_eq!(token_for(&t, key.primary.expose()).await.split('.').count(), 3, "the key buys a new family");
+}

@@ -85,9 +85,15 @@ async fn a_token_verifies_against_the_jwks_with_an_independent_configuration() {
             "exp",
             "jti",
             "fam",
-            "key_expired"
+            "key_expired",
+            "auth_time",
+            "key_slot",
+            "key_generation",
         ])
     );
+    // A family starts when the key value is presented; the value is named, never shown.
+    assert_eq!(claims["auth_time"], claims["iat"]);
+    assert_eq!((&claims["key_slot"], &claims["key_generation"]), (&json!("PRIMARY"), &json!(0)));
     assert!(claims["sub"].as_str().unwrap().starts_with("api-key-"));
     assert_eq!(claims["client_id"], claims["sub"]);
     assert_eq!(claims["tid"], json!(DOMAIN));

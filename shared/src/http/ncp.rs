@@ -14,8 +14,8 @@ use crate::Keygate;
 use crate::error::Error;
 use crate::key_value::KeyValue;
 use crate::limits::LIST_DEFAULT_LIMIT;
-use crate::model::{ApiKey, KeyState};
-use crate::service::{KeySlot, KeyTarget, KeyUpdate, ListPage, NewKey};
+use crate::model::{ApiKey, KeySlot, KeyState};
+use crate::service::{KeyTarget, KeyUpdate, ListPage, NewKey};
 
 /// The seed's API-key document. Key values are masked unless `clear` holds the one just made.
 pub fn api_key_document(

@@ -8,7 +8,9 @@ use super::{Keygate, rules};
 use crate::api_key_info;
 use crate::error::Error;
 use crate::key_value::KeyValue;
-use crate::model::{ApiKey, ApiKeyId, Caller, KeyChange, KeyState, StoredSecret, Timestamp};
+use crate::model::{
+    ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
+};
 use crate::query::stat::StatisticsQuery;
 use crate::query::{Query, QueryResult};
 use crate::replay::ReplayNonce;
@@ -92,14 +94,6 @@ pub struct KeyUpdate {
     pub enabled: Option<bool>,
 }
 
-/// One of the two values of a key (NCP's `keyType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum KeySlot {
-    Primary,
-    Secondary,
-}
-
 impl Keygate {
     pub async fn create_key(
         &self,
@@ -131,8 +125,8 @@ impl Keygate {
         let primary = KeyValue::generate(&id);
         let secondary = KeyValue::generate(&id);
         let key = ApiKey {
-            primary: self.stored(&primary),
-            secondary: self.stored(&secondary),
+            primary: StoredSecret::first(self.pepper.hash(&primary), primary.last4()),
+            secondary: StoredSecret::first(self.pepper.hash(&secondary), secondary.last4()),
             api_key_id: id,
             domain_id: caller.domain_id.clone(),
             user_id,
@@ -248,8 +242,8 @@ impl Keygate {
         let value = KeyValue::generate(&id);
         let mut change = KeyChange::by(&caller.access_key, self.now());
         match slot {
-            KeySlot::Primary => change.primary = Some(self.stored(&value)),
-            KeySlot::Secondary => change.secondary = Some(self.stored(&value)),
+            KeySlot::Primary => change.primary = Some(self.new_secret(&value)),
+            KeySlot::Secondary => change.secondary = Some(self.new_secret(&value)),
         }
         Ok((self.change(caller, target, &change, nonce).await?, value))
     }
@@ -279,9 +273,9 @@ impl Keygate {
         self.store.change_key(&id, &caller.domain_id, change, nonce).await.map_err(admin_write_error)
     }
 
-    /// What the store keeps of a key value.
-    fn stored(&self, value: &KeyValue) -> StoredSecret {
-        StoredSecret { hash: self.pepper.hash(value), last4: value.last4() }
+    /// What the store keeps of a value that replaces a slot's.
+    fn new_secret(&self, value: &KeyValue) -> NewSecret {
+        NewSecret { hash: self.pepper.hash(value), last4: value.last4() }
     }
 }
 

@@ -31,7 +31,10 @@ impl Keygate {
             .consume_for_token(&id, &secret, now)
             .await
             .map_err(|err| self.explain(err, |key| key.check_mintable(Some(&secret), now)))?;
-        let subject = TokenSubject::of_key(&key)
+        let bought_with = key
+            .value_ref(&secret)
+            .ok_or_else(|| Error::Internal("minted with a value the key does not hold".into()))?;
+        let subject = TokenSubject::of_key(&key, bought_with, now)
             .ok_or_else(|| Error::Internal("minted for an unregistered key".into()))?;
         self.tokens.mint(&subject, None, now).map_err(Error::Internal)
     }
@@ -50,6 +53,7 @@ impl Keygate {
         let marker = RefreshMarker {
             jti: claims.jti.clone(),
             family: claims.fam.clone(),
+            bought_with: subject.bought_with,
             expires_at: timestamp_from_seconds(claims.exp) + grace,
         };
         match self.store.consume_for_refresh(&id, &marker, now).await {
@@ -63,7 +67,7 @@ impl Keygate {
                 Err(Error::TokenReused)
             }
             Err(WriteError::FamilyRevoked) => Err(Error::TokenReused),
-            Err(err) => Err(self.explain(err, |key| key.check_mintable(None, now))),
+            Err(err) => Err(self.explain(err, |key| key.check_refreshable(subject.bought_with, now))),
         }
     }
 }

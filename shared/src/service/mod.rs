@@ -11,7 +11,7 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::JwkSet;
 
 pub use self::admin::{
-    CreatedKey, KeySearch, KeySlot, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
+    CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
 use crate::config::{Config, ConfigError, KeyDefaults};
 use crate::error::Error;

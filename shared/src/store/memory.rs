@@ -151,7 +151,7 @@ impl Store for MemoryStore {
             return Err(WriteError::FamilyRevoked);
         }
         let key = match tables.keys.get_mut(id) {
-            Some(key) if key.check_mintable(None, now).is_ok() => key,
+            Some(key) if key.check_refreshable(marker.bought_with, now).is_ok() => key,
             other => return Err(WriteError::Rejected(other.map(|k| Box::new(k.clone())))),
         };
         key.consume_unit(now);

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
-use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
+use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp, ValueRef};
 use crate::replay::ReplayNonce;
 
 pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
@@ -63,6 +63,8 @@ impl From<StoreError> for WriteError {
 pub struct RefreshMarker {
     pub jti: String,
     pub family: String,
+    /// The key value that bought the family: the refresh needs it to be still current.
+    pub bought_with: ValueRef,
     /// After this the token could not be refreshed anyway, so the marker may go.
     pub expires_at: Timestamp,
 }
@@ -94,7 +96,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ApiKey, WriteError>;
 
     /// All or nothing: stores the marker if it is new, checks the family is not revoked, and
-    /// consumes one unit if [`ApiKey::check_mintable`] holds without a secret. (DynamoDB's
+    /// consumes one unit if [`ApiKey::check_refreshable`] holds for the value that bought it. (DynamoDB's
     /// transactions return no item, so neither does this.)
     async fn consume_for_refresh(
         &self,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::model::{ApiKey, ApiKeyId, KeyState, SecretHash, StoredSecret, Timestamp};
+use crate::model::{ApiKey, ApiKeyId, KeySlot, KeyState, SecretHash, StoredSecret, Timestamp};
 use crate::store::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -31,6 +31,10 @@ pub const PRIMARY_HASH: &str = "primary_hash";
 pub const SECONDARY_HASH: &str = "secondary_hash";
 pub const PRIMARY_LAST4: &str = "primary_last4";
 pub const SECONDARY_LAST4: &str = "secondary_last4";
+/// How many times a slot's value was replaced; absent on items written before there were
+/// generations, which reads as 0.
+pub const PRIMARY_GENERATION: &str = "primary_generation";
+pub const SECONDARY_GENERATION: &str = "secondary_generation";
 pub const REMAINING: &str = "remaining_total_usage";
 pub const EXPIRES_AT: &str = "expires_at";
 pub const REGISTERED_AT: &str = "registered_at";
@@ -98,6 +102,8 @@ pub fn key_to_item(key: &ApiKey) -> Item {
         (PRIMARY_LAST4.to_owned(), s(&key.primary.last4)),
         (SECONDARY_HASH.to_owned(), s(key.secondary.hash.as_str())),
         (SECONDARY_LAST4.to_owned(), s(&key.secondary.last4)),
+        (PRIMARY_GENERATION.to_owned(), n(key.primary.generation)),
+        (SECONDARY_GENERATION.to_owned(), n(key.secondary.generation)),
         ("scope".to_owned(), AttributeValue::L(key.scope.iter().map(s).collect())),
         ("max_total_usage".to_owned(), n(key.max_total_usage)),
         (REMAINING.to_owned(), n(key.remaining_total_usage)),
@@ -130,6 +136,14 @@ pub fn key_to_item(key: &ApiKey) -> Item {
     item
 }
 
+/// The attribute that holds a slot's generation.
+pub fn generation_attribute(slot: KeySlot) -> &'static str {
+    match slot {
+        KeySlot::Primary => PRIMARY_GENERATION,
+        KeySlot::Secondary => SECONDARY_GENERATION,
+    }
+}
+
 pub fn state_name(state: KeyState) -> &'static str {
     match state {
         KeyState::Enabled => ENABLED,
@@ -153,10 +167,12 @@ pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         primary: StoredSecret {
             hash: SecretHash::from_stored(text(item, PRIMARY_HASH)?),
             last4: text(item, PRIMARY_LAST4)?,
+            generation: optional_number(item, PRIMARY_GENERATION)?.unwrap_or_default(),
         },
         secondary: StoredSecret {
             hash: SecretHash::from_stored(text(item, SECONDARY_HASH)?),
             last4: text(item, SECONDARY_LAST4)?,
+            generation: optional_number(item, SECONDARY_GENERATION)?.unwrap_or_default(),
         },
         scope: match item.get("scope") {
             Some(AttributeValue::L(list)) => list
@@ -220,6 +236,7 @@ mod tests {
         let secret = |c: &str, last4: &str| StoredSecret {
             hash: SecretHash::from_stored(c.repeat(64)),
             last4: last4.into(),
+            generation: 0,
         };
         ApiKey {
             api_key_id: ApiKeyId::parse("api-key-0123456789ab").unwrap(),
@@ -261,6 +278,19 @@ mod tests {
         ] {
             assert_eq!(key_from_item(&key_to_item(&key)).unwrap(), key, "{what}");
         }
+    }
+
+    #[test]
+    fn an_item_written_before_generations_reads_as_generation_zero() {
+        let mut rotated = key();
+        rotated.secondary.generation = 3;
+        let mut item = key_to_item(&rotated);
+        assert_eq!(item[SECONDARY_GENERATION], n(3));
+        assert_eq!(key_from_item(&item).unwrap().secondary.generation, 3);
+        item.remove(PRIMARY_GENERATION);
+        item.remove(SECONDARY_GENERATION);
+        let old = key_from_item(&item).unwrap();
+        assert_eq!((old.primary.generation, old.secondary.generation), (0, 0));
     }
 
     #[test]

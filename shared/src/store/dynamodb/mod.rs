@@ -252,7 +252,7 @@ impl Store for DynamoStore {
         let outcome = send_once_applied(
             || {
                 let request = self.client.update_item().table_name(&self.table).key(PK, s(key_pk(id)));
-                writes::consume_unit(Some(secret), now)
+                writes::consume_for_token(secret, now)
                     .update_item(request)
                     .return_values(ReturnValue::AllNew)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -282,7 +282,8 @@ impl Store for DynamoStore {
             .set_expression_attribute_values(Some(family_is_live.values))
             .build()
             .expect("complete condition check");
-        let consume_unit = writes::consume_unit(None, now).transact_update(&self.table, key_pk(id));
+        let consume_unit =
+            writes::consume_for_refresh(marker.bought_with, now).transact_update(&self.table, key_pk(id));
         let items = vec![
             TransactWriteItem::builder().put(put_marker).build(),
             TransactWriteItem::builder().condition_check(family_not_revoked).build(),

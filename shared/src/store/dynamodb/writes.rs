@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, Update};
 
 use super::item::*;
-use crate::model::{KeyChange, SecretHash, Timestamp};
+use crate::model::{KeyChange, SecretHash, Timestamp, ValueRef};
 
 /// Mintable: enabled, registered, unexpired and not exhausted. The key secret is checked by the
 /// token route only: a refresh proves possession of a token instead.
@@ -62,10 +62,32 @@ impl Expression {
     }
 }
 
-/// The mint write: consumes one unit if the key is mintable and, when a secret is presented (the
-/// token route; a refresh presents none), holds it.
-pub(super) fn consume_unit(secret: Option<&SecretHash>, now: Timestamp) -> Expression {
-    let consume = Expression {
+/// The token route's mint write: consumes one unit if the key is mintable and holds the
+/// presented secret.
+pub(super) fn consume_for_token(secret: &SecretHash, now: Timestamp) -> Expression {
+    Expression { condition: format!("{MINTABLE} AND {SECRET_MATCHES}"), ..consume_unit(now) }
+        .name("#primary", PRIMARY_HASH)
+        .name("#secondary", SECONDARY_HASH)
+        .value(":secret", s(secret.as_str()))
+}
+
+/// The refresh's mint write: consumes one unit if the key is mintable and the value that bought
+/// the token's family is still its slot's current one (an item written before generations holds
+/// generation 0).
+pub(super) fn consume_for_refresh(bought_with: ValueRef, now: Timestamp) -> Expression {
+    let current = if bought_with.generation == 0 {
+        "(attribute_not_exists(#generation) OR #generation = :generation)"
+    } else {
+        "#generation = :generation"
+    };
+    Expression { condition: format!("{MINTABLE} AND {current}"), ..consume_unit(now) }
+        .name("#generation", generation_attribute(bought_with.slot))
+        .value(":generation", n(bought_with.generation))
+}
+
+/// Consuming one unit of a mintable key: what both mint writes share.
+fn consume_unit(now: Timestamp) -> Expression {
+    Expression {
         condition: MINTABLE.to_owned(),
         update: "SET #remaining = #remaining - :one, #last_accessed = :now".to_owned(),
         ..Expression::default()
@@ -78,14 +100,7 @@ pub(super) fn consume_unit(secret: Option<&SecretHash>, now: Timestamp) -> Expre
     .value(":enabled", s(ENABLED))
     .value(":now", millis(now))
     .value(":zero", n(0))
-    .value(":one", n(1));
-    match secret {
-        Some(secret) => Expression { condition: format!("{MINTABLE} AND {SECRET_MATCHES}"), ..consume }
-            .name("#primary", PRIMARY_HASH)
-            .name("#secondary", SECONDARY_HASH)
-            .value(":secret", s(secret.as_str())),
-        None => consume,
-    }
+    .value(":one", n(1))
 }
 
 /// Registration: the first sets `registered_at` and the expiry (see [`EXPIRY_BASE`]), later ones
@@ -139,10 +154,25 @@ pub(super) fn change(domain_id: &str, change: &KeyChange) -> Expression {
     if let Some(primary) = &change.primary {
         set("#primary", PRIMARY_HASH, s(primary.hash.as_str()), "#primary = :primary");
         set("#primary_last4", PRIMARY_LAST4, s(&primary.last4), "#primary_last4 = :primary_last4");
+        set(
+            "#primary_generation",
+            PRIMARY_GENERATION,
+            n(1),
+            "#primary_generation = if_not_exists(#primary_generation, :zero) + :primary_generation",
+        );
     }
     if let Some(secondary) = &change.secondary {
         set("#secondary", SECONDARY_HASH, s(secondary.hash.as_str()), "#secondary = :secondary");
         set("#secondary_last4", SECONDARY_LAST4, s(&secondary.last4), "#secondary_last4 = :secondary_last4");
+        set(
+            "#secondary_generation",
+            SECONDARY_GENERATION,
+            n(1),
+            "#secondary_generation = if_not_exists(#secondary_generation, :zero) + :secondary_generation",
+        );
+    }
+    if change.primary.is_some() || change.secondary.is_some() {
+        expression = std::mem::take(&mut expression).value(":zero", n(0));
     }
     expression.update = format!("SET {}", assignments.join(", "));
     expression
@@ -168,7 +198,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::model::{KeyState, StoredSecret};
+    use crate::model::{KeySlot, KeyState, NewSecret};
 
     /// DynamoDB refuses an expression whose names or values are not all used, or that uses one it
     /// was not given.
@@ -195,13 +225,27 @@ mod tests {
             state: Some(KeyState::Disabled),
             name: Some("renamed".into()),
             description: Some("text".into()),
-            primary: Some(StoredSecret { hash: secret.clone(), last4: "abcd".into() }),
-            secondary: Some(StoredSecret { hash: secret.clone(), last4: "efgh".into() }),
+            primary: Some(NewSecret { hash: secret.clone(), last4: "abcd".into() }),
+            secondary: Some(NewSecret { hash: secret.clone(), last4: "efgh".into() }),
             ..KeyChange::by("AK", now())
         };
         let cases = [
-            ("token mint", consume_unit(Some(&secret), now())),
-            ("refresh mint", consume_unit(None, now())),
+            ("token mint", consume_for_token(&secret, now())),
+            (
+                "refresh mint, first value",
+                consume_for_refresh(ValueRef { slot: KeySlot::Primary, generation: 0 }, now()),
+            ),
+            (
+                "refresh mint, rotated value",
+                consume_for_refresh(ValueRef { slot: KeySlot::Secondary, generation: 2 }, now()),
+            ),
+            (
+                "rotation",
+                change(
+                    "domain-a",
+                    &KeyChange { primary: full_change.primary.clone(), ..KeyChange::by("AK", now()) },
+                ),
+            ),
             ("register", register(&secret, now())),
             ("empty change", change("domain-a", &KeyChange::by("AK", now()))),
             ("full change", change("domain-a", &full_change)),
@@ -214,19 +258,29 @@ mod tests {
     }
 
     #[test]
-    fn the_mint_write_names_the_stored_attributes_and_checks_the_secret_only_when_given() {
+    fn the_mint_writes_name_the_stored_attributes_and_check_what_each_route_presents() {
         let secret = SecretHash::from_stored("cd".repeat(32));
-        let token = consume_unit(Some(&secret), now());
+        let token = consume_for_token(&secret, now());
         assert_eq!(token.names["#remaining"], REMAINING);
         assert_eq!(token.names["#primary"], PRIMARY_HASH);
         assert_eq!(token.values[":secret"], s(secret.as_str()));
         assert_eq!(token.values[":now"], n(1_764_000_000_000_i64));
-        assert!(token.condition.ends_with(SECRET_MATCHES));
+        assert_eq!(token.condition, format!("{MINTABLE} AND {SECRET_MATCHES}"));
 
-        let refresh = consume_unit(None, now());
-        assert_eq!(refresh.condition, MINTABLE);
-        assert!(!refresh.names.contains_key("#primary") && !refresh.values.contains_key(":secret"));
+        let refresh = consume_for_refresh(ValueRef { slot: KeySlot::Secondary, generation: 2 }, now());
+        assert_eq!(refresh.condition, format!("{MINTABLE} AND #generation = :generation"));
+        assert_eq!(
+            (refresh.names["#generation"].as_str(), &refresh.values[":generation"]),
+            (SECONDARY_GENERATION, &n(2))
+        );
+        assert!(!refresh.values.contains_key(":secret"), "a refresh presents no key value");
         assert_eq!(refresh.update, token.update, "both consume the same way");
+
+        let first = consume_for_refresh(ValueRef { slot: KeySlot::Primary, generation: 0 }, now());
+        assert!(
+            first.condition.contains("attribute_not_exists(#generation) OR"),
+            "items from before generations"
+        );
     }
 
     #[test]
