@@ -15,11 +15,16 @@ const MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 /// The identity of one signed state-changing request: its signature, whatever its body. NCP's
 /// string to sign does not cover the body, so a nonce that included the body would let a captured
 /// request be sent again with another body.
+///
+/// `request` is made once per handled request and stored with the nonce: a store that finds the
+/// nonce already there with its own `request` knows the write was applied by an earlier attempt
+/// of this very request (an answer that came too late, then a retry), not by a replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayNonce {
     pub id: String,
     /// Past this the signature's timestamp is outside the accepted window anyway.
     pub expires_at: Timestamp,
+    pub request: String,
 }
 
 impl ReplayNonce {
@@ -28,6 +33,7 @@ impl ReplayNonce {
         Self {
             id: hex::encode(Sha256::digest(signature.as_bytes())),
             expires_at: signed_at + SIGNATURE_MAX_SKEW + MARGIN,
+            request: hex::encode(rand::random::<[u8; 16]>()),
         }
     }
 }
@@ -43,9 +49,12 @@ mod tests {
     }
 
     #[test]
-    fn the_nonce_is_the_signature_alone() {
+    fn the_nonce_is_the_signature_alone_and_each_handled_request_is_told_apart() {
         let signed_at = at(1_764_000_000_000);
-        assert_eq!(ReplayNonce::new(SIGNATURE, signed_at), ReplayNonce::new(SIGNATURE, signed_at));
+        let (first, replay) =
+            (ReplayNonce::new(SIGNATURE, signed_at), ReplayNonce::new(SIGNATURE, signed_at));
+        assert_eq!((&first.id, first.expires_at), (&replay.id, replay.expires_at));
+        assert_ne!(first.request, replay.request);
         assert_ne!(ReplayNonce::new(SIGNATURE, signed_at).id, ReplayNonce::new("another", signed_at).id);
     }
 

@@ -100,11 +100,12 @@ pub async fn create_refuses_a_taken_id(store: Arc<dyn Store>) {
 
 pub async fn create_refuses_a_replayed_nonce_and_writes_nothing(store: Arc<dyn Store>) {
     let now = Clock::default().now();
-    let nonce = ReplayNonce { id: "nonce-1".into(), expires_at: now + TimeDelta::minutes(10) };
+    let nonce = nonce("nonce-1", now);
     let first = fixture(now, 5);
     store.create_key(&first.key, Some(&nonce)).await.unwrap();
     let second = fixture(now, 5);
-    assert!(matches!(store.create_key(&second.key, Some(&nonce)).await, Err(WriteError::Replayed)));
+    let replay = self::nonce("nonce-1", now);
+    assert!(matches!(store.create_key(&second.key, Some(&replay)).await, Err(WriteError::Replayed)));
     assert_eq!(store.get_key(&second.key.api_key_id).await.unwrap(), None);
 }
 
@@ -303,8 +304,45 @@ pub async fn list_returns_a_domains_keys_oldest_first(store: Arc<dyn Store>) {
     assert_eq!(store.list_keys("domain-empty").await.unwrap(), Vec::new());
 }
 
+/// The nonce of a new handling of the request `id` (each call is another handling).
 fn nonce(id: &str, now: Timestamp) -> ReplayNonce {
-    ReplayNonce { id: id.into(), expires_at: now + TimeDelta::minutes(10) }
+    let request = format!("{:x}", rand::random::<u64>());
+    ReplayNonce { id: id.into(), expires_at: now + TimeDelta::minutes(10), request }
+}
+
+/// An admin write sent again by the same handling (its first answer lost) is that write, applied
+/// once; sent by another handling, it is a replay.
+pub async fn a_write_sent_again_by_its_own_request_is_applied_once(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    let create = nonce("create", now);
+    store.create_key(&f.key, Some(&create)).await.unwrap();
+    store.create_key(&f.key, Some(&create)).await.expect("the same request again");
+    let replay = nonce("create", now);
+    assert!(matches!(store.create_key(&f.key, Some(&replay)).await, Err(WriteError::Replayed)));
+
+    let rename = KeyChange { name: Some("renamed".into()), ..KeyChange::by("AKADMIN", now) };
+    let change = nonce("change", now);
+    let changed = store.change_key(&f.key.api_key_id, "domain-a", &rename, &change).await.unwrap();
+    let rotate = KeyChange {
+        primary: Some(NewSecret { hash: other_hash(), last4: "ROT1".into() }),
+        ..KeyChange::by("AKADMIN", now)
+    };
+    let rotation = nonce("rotate", now);
+    let rotated = store.change_key(&f.key.api_key_id, "domain-a", &rotate, &rotation).await.unwrap();
+    let again = store.change_key(&f.key.api_key_id, "domain-a", &rotate, &rotation).await.unwrap();
+    assert_eq!(again, rotated, "applied once: the generation moved by one");
+    assert_eq!((again.primary.generation, again.name.as_str()), (1, "renamed"));
+    let replayed = store.change_key(&f.key.api_key_id, "domain-a", &rename, &nonce("change", now)).await;
+    assert!(matches!(replayed, Err(WriteError::Replayed)), "{replayed:?}");
+    assert_eq!(changed.name, "renamed");
+
+    let delete = nonce("delete", now);
+    store.delete_key(&f.key.api_key_id, "domain-a", &delete, now).await.unwrap();
+    store.delete_key(&f.key.api_key_id, "domain-a", &delete, now).await.expect("the same request again");
+    let replay = store.delete_key(&f.key.api_key_id, "domain-a", &nonce("delete", now), now).await;
+    assert!(matches!(replay, Err(WriteError::Replayed)), "{replay:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), None);
 }
 
 pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn Store>) {
@@ -416,6 +454,7 @@ macro_rules! store_conformance {
             change_applies_to_a_key_of_the_domain_once_per_nonce,
             change_refuses_another_domains_or_a_missing_key,
             delete_removes_a_key_of_the_domain_once_per_nonce,
+            a_write_sent_again_by_its_own_request_is_applied_once,
             sweeping_lapsed_markers_keeps_live_ones,
         );
     };

@@ -140,3 +140,85 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// A pass-through in front of the emulator that can lose one answer: the request reaches the
+/// emulator and is applied, but its answer never comes back, as when DynamoDB answers after the
+/// client's attempt timeout. The client then retries on a new connection, which passes.
+pub struct LateAnswers {
+    pub endpoint: String,
+    armed: Arc<Mutex<Option<String>>>,
+    withheld: Arc<AtomicUsize>,
+}
+
+impl LateAnswers {
+    /// Listens on a free port and forwards every connection to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let armed: Arc<Mutex<Option<String>>> = Arc::default();
+        let withheld = Arc::new(AtomicUsize::new(0));
+        let (armed_, withheld_) = (armed.clone(), withheld.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, armed, withheld) = (upstream.clone(), armed_.clone(), withheld_.clone());
+                tokio::spawn(async move { forward(client, &upstream, &armed, &withheld).await });
+            }
+        });
+        Self { endpoint, armed, withheld }
+    }
+
+    /// The answer to the next request of `operation` (`TransactWriteItems`, ...) is lost.
+    pub fn lose_next_answer(&self, operation: &str) {
+        *self.armed.lock().unwrap() = Some(operation.to_owned());
+    }
+
+    /// How many answers were lost so far.
+    pub fn lost(&self) -> usize {
+        self.withheld.load(Ordering::SeqCst)
+    }
+}
+
+/// One connection: the emulator answers one request per connection and closes it.
+async fn forward(
+    client: tokio::net::TcpStream,
+    upstream: &str,
+    armed: &Mutex<Option<String>>,
+    withheld: &AtomicUsize,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { return };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let request = Arc::new(Mutex::new(Vec::new()));
+    let seen = request.clone();
+    let sending = tokio::spawn(async move {
+        let mut buffer = [0u8; 8192];
+        while let Ok(n) = client_read.read(&mut buffer).await {
+            if n == 0 || server_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+            seen.lock().unwrap().extend_from_slice(&buffer[..n]);
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = server_read.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&request.lock().unwrap()).to_lowercase();
+    let lose = {
+        let mut armed = armed.lock().unwrap();
+        let hit = armed.as_ref().is_some_and(|op| text.contains(&format!(".{}\r\n", op.to_lowercase())));
+        if hit {
+            *armed = None;
+        }
+        hit
+    };
+    if lose {
+        withheld.fetch_add(1, Ordering::SeqCst);
+        // Hold the connection silent past any attempt timeout, then drop it.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    } else {
+        let _ = client_write.write_all(&answer).await;
+        let _ = client_write.shutdown().await;
+    }
+    sending.abort();
+}

@@ -185,3 +185,52 @@ async fn an_endpoint_with_nothing_listening_answers_500_quickly() {
     assert_eq!((status, body), (500, spaceone_error("ERROR_INTERNAL_API", "internal error")));
     assert!(elapsed < Duration::from_secs(3), "create took {elapsed:?}");
 }
+
+/// An admin write that DynamoDB applied but answered too late is retried by the SDK; the retry is
+/// recognised as the same request, so the caller gets its success (and a create its key value,
+/// shown only then), while the same request sent again by anyone is still a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_write_whose_answer_came_too_late_succeeds_once_on_retry() {
+    let emulator = Emulator::start();
+    let late = keygate_tests::dynamodb::LateAnswers::start(&emulator.endpoint).await;
+    let store = DynamoStore::connect(Some(&late.endpoint), "keygate-late-answers").await;
+    store.create_table_if_missing().await.unwrap();
+    let t = TestApp::with(&Settings::new(), Arc::new(store));
+
+    late.lose_next_answer("TransactWriteItems");
+    let create = t.signed_create(r#"{"user_id":"u","name":"late"}"#, ACCESS_KEY, SECRET_KEY);
+    let (status, created, _) = t.send(create.clone()).await;
+    assert_eq!(late.lost(), 1, "the first answer was lost");
+    assert_eq!(status, 200, "{created}");
+    let value = created["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.send(post("/v1/key/regist", &json!({ "key": value }).to_string())).await.0,
+        200,
+        "the value works"
+    );
+    let (status, body, _) = t.send(create).await;
+    assert_eq!(
+        (status, body),
+        (401, spaceone_error("ERROR_AUTHENTICATE_FAILURE", keygate_core::service::REPLAYED))
+    );
+    assert_eq!(t.store.list_keys(DOMAIN).await.unwrap().len(), 1);
+
+    let path = format!("/api/v1/api-keys/{}", created["api_key_id"].as_str().unwrap());
+    t.clock.advance(TimeDelta::milliseconds(1));
+    late.lose_next_answer("TransactWriteItems");
+    let (status, document, _) =
+        t.send(t.admin(Method::Patch, &path, r#"{"keyType":"SECONDARY"}"#, false)).await;
+    assert_eq!((late.lost(), status), (2, 200), "{document}");
+    let key = t.store.list_keys(DOMAIN).await.unwrap().remove(0);
+    assert_eq!(key.secondary.generation, 1, "rotated once");
+    assert!(
+        document["secondaryKey"].as_str().unwrap().ends_with(&key.secondary.last4),
+        "the value shown is the stored one"
+    );
+
+    t.clock.advance(TimeDelta::milliseconds(1));
+    late.lose_next_answer("TransactWriteItems");
+    let (status, _, _) = t.send(t.admin(Method::Delete, &path, "", false)).await;
+    assert_eq!((late.lost(), status), (3, 204));
+    assert!(t.store.list_keys(DOMAIN).await.unwrap().is_empty());
+}

@@ -16,38 +16,63 @@ struct Tables {
     /// jti → the time the marker may be dropped.
     refresh_markers: Lapsing,
     revoked_families: Lapsing,
-    nonces: Lapsing,
+    /// Nonce id → the handled request that stored it.
+    nonces: Lapsing<String>,
 }
 
 /// Entries that count only until their time, dropped in sweeps as DynamoDB's TTL drops items, so
 /// a long-running local server does not grow with every refresh and admin write.
-#[derive(Default)]
-struct Lapsing {
-    entries: HashMap<String, Timestamp>,
+struct Lapsing<T = ()> {
+    entries: HashMap<String, (Timestamp, T)>,
     sweep_at_len: usize,
 }
 
-impl Lapsing {
+impl<T> Default for Lapsing<T> {
+    fn default() -> Self {
+        Self { entries: HashMap::new(), sweep_at_len: 0 }
+    }
+}
+
+impl<T> Lapsing<T> {
     const FIRST_SWEEP: usize = 1024;
 
-    fn get(&self, id: &str) -> Option<&Timestamp> {
-        self.entries.get(id)
+    /// The entry's value while it has not lapsed. Lapsed entries count as absent, as items past
+    /// their TTL must on DynamoDB (its TTL deletes lazily, so the DynamoDB store checks the time
+    /// in its conditions too).
+    fn live(&self, id: &str, now: Timestamp) -> Option<&T> {
+        self.entries.get(id).filter(|(lapses_at, _)| *lapses_at > now).map(|(_, value)| value)
     }
 
     /// Inserts an entry; once the map has doubled since the last sweep, drops what has lapsed.
-    fn insert(&mut self, id: String, lapses_at: Timestamp, now: Timestamp) {
-        self.entries.insert(id, lapses_at);
+    fn insert(&mut self, id: String, lapses_at: Timestamp, value: T, now: Timestamp) {
+        self.entries.insert(id, (lapses_at, value));
         if self.entries.len() >= self.sweep_at_len.max(Self::FIRST_SWEEP) {
-            self.entries.retain(|_, at| *at > now);
+            self.entries.retain(|_, (at, _)| *at > now);
             self.sweep_at_len = self.entries.len() * 2;
         }
     }
 }
 
-/// Expired entries count as absent, as items past their TTL must on DynamoDB (its TTL deletes
-/// lazily, so the DynamoDB store checks the time in its conditions too).
-fn is_live(expires_at: Option<&Timestamp>, now: Timestamp) -> bool {
-    expires_at.is_some_and(|t| *t > now)
+/// What a replay nonce finds in the store.
+enum Seen {
+    New,
+    /// Stored by this very handled request: its write is already applied.
+    OurOwn,
+    Replayed,
+}
+
+impl Tables {
+    fn seen(&self, nonce: &ReplayNonce, now: Timestamp) -> Seen {
+        match self.nonces.live(&nonce.id, now) {
+            None => Seen::New,
+            Some(request) if *request == nonce.request => Seen::OurOwn,
+            Some(_) => Seen::Replayed,
+        }
+    }
+
+    fn keep(&mut self, nonce: &ReplayNonce, now: Timestamp) {
+        self.nonces.insert(nonce.id.clone(), nonce.expires_at, nonce.request.clone(), now);
+    }
 }
 
 #[derive(Default)]
@@ -89,16 +114,16 @@ impl Store for MemoryStore {
     async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
         let mut tables = self.tables();
         let now = key.created_at;
-        if let Some(nonce) = nonce
-            && is_live(tables.nonces.get(&nonce.id), now)
-        {
-            return Err(WriteError::Replayed);
+        match nonce.map(|nonce| tables.seen(nonce, now)) {
+            Some(Seen::OurOwn) => return Ok(()),
+            Some(Seen::Replayed) => return Err(WriteError::Replayed),
+            Some(Seen::New) | None => {}
         }
         if tables.keys.contains_key(&key.api_key_id) {
             return Err(WriteError::AlreadyExists);
         }
         if let Some(nonce) = nonce {
-            tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
+            tables.keep(nonce, now);
         }
         tables.keys.insert(key.api_key_id.clone(), key.clone());
         Ok(())
@@ -144,10 +169,10 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         let mut tables = self.tables();
-        if is_live(tables.refresh_markers.get(&marker.jti), now) {
+        if tables.refresh_markers.live(&marker.jti, now).is_some() {
             return Err(WriteError::TokenReused);
         }
-        if is_live(tables.revoked_families.get(&marker.family), now) {
+        if tables.revoked_families.live(&marker.family, now).is_some() {
             return Err(WriteError::FamilyRevoked);
         }
         let key = match tables.keys.get_mut(id) {
@@ -155,7 +180,7 @@ impl Store for MemoryStore {
             other => return Err(WriteError::Rejected(other.map(|k| Box::new(k.clone())))),
         };
         key.consume_unit(now);
-        tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at, now);
+        tables.refresh_markers.insert(marker.jti.clone(), marker.expires_at, (), now);
         Ok(())
     }
 
@@ -168,16 +193,19 @@ impl Store for MemoryStore {
     ) -> Result<ApiKey, WriteError> {
         let mut tables = self.tables();
         let now = change.modified_at;
-        if is_live(tables.nonces.get(&nonce.id), now) {
+        let seen = tables.seen(nonce, now);
+        if let Seen::Replayed = seen {
             return Err(WriteError::Replayed);
         }
         let key = match tables.keys.get_mut(id) {
             Some(key) if key.domain_id == domain_id => key,
             _ => return Err(WriteError::Rejected(None)),
         };
-        key.apply(change);
+        if let Seen::New = seen {
+            key.apply(change);
+        }
         let key = key.clone();
-        tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
+        tables.keep(nonce, now);
         Ok(key)
     }
 
@@ -189,14 +217,16 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         let mut tables = self.tables();
-        if is_live(tables.nonces.get(&nonce.id), now) {
-            return Err(WriteError::Replayed);
+        match tables.seen(nonce, now) {
+            Seen::OurOwn => return Ok(()),
+            Seen::Replayed => return Err(WriteError::Replayed),
+            Seen::New => {}
         }
         if tables.keys.get(id).is_none_or(|key| key.domain_id != domain_id) {
             return Err(WriteError::Rejected(None));
         }
         tables.keys.remove(id);
-        tables.nonces.insert(nonce.id.clone(), nonce.expires_at, now);
+        tables.keep(nonce, now);
         Ok(())
     }
 
@@ -206,7 +236,7 @@ impl Store for MemoryStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.tables().revoked_families.insert(family.to_owned(), expires_at, now);
+        self.tables().revoked_families.insert(family.to_owned(), expires_at, (), now);
         Ok(())
     }
 }

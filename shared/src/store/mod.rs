@@ -47,7 +47,8 @@ pub enum WriteError {
     FamilyRevoked,
     /// Create only: the id is taken.
     AlreadyExists,
-    /// A state-changing admin request was already accepted once.
+    /// A state-changing admin request was already accepted once (by another handling of it: an
+    /// earlier attempt of the same handling counts as this write, applied).
     Replayed,
     Store(StoreError),
 }

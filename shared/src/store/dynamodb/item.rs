@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::model::{ApiKey, ApiKeyId, KeySlot, KeyState, SecretHash, StoredSecret, Timestamp};
+use crate::replay::ReplayNonce;
 use crate::store::StoreError;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -17,6 +18,8 @@ pub const TTL: &str = "ttl";
 /// When a marker, revocation or nonce lapses, in milliseconds: conditions compare it with now,
 /// because DynamoDB deletes expired items only eventually.
 pub const LAPSES_AT: &str = "lapses_at";
+/// On a nonce item: the handled request that stored it (see [`crate::replay::ReplayNonce`]).
+pub const REQUEST: &str = "request";
 
 pub const API_KEY_ID: &str = "api_key_id";
 pub const DOMAIN_ID: &str = "domain_id";
@@ -85,6 +88,13 @@ pub fn lapsing(pk: String, at: Timestamp) -> Item {
         // Rounded up so DynamoDB never deletes an item before it lapses.
         (TTL.to_owned(), n((at.timestamp_millis() + 999).div_euclid(1000))),
     ])
+}
+
+/// A replay nonce's item: lapsing, and naming the handled request that stored it.
+pub fn nonce_item(nonce: &ReplayNonce) -> Item {
+    let mut item = lapsing(nonce_pk(&nonce.id), nonce.expires_at);
+    item.insert(REQUEST.to_owned(), s(&nonce.request));
+    item
 }
 
 pub fn key_to_item(key: &ApiKey) -> Item {

@@ -88,7 +88,9 @@ impl DynamoStore {
     }
 
     /// An admin write and its replay nonce in one transaction. The nonce failing its condition is
-    /// a replay; the write failing its own is `Rejected(None)`.
+    /// a replay, unless the nonce there is this very request's (an earlier attempt was applied but
+    /// its answer was lost, and the SDK sent it again): then the write is done. The write failing
+    /// its own condition is `Rejected(None)`.
     async fn transact_with_nonce(
         &self,
         write: TransactWriteItem,
@@ -96,7 +98,9 @@ impl DynamoStore {
         now: Timestamp,
         operation: &str,
     ) -> Result<(), WriteError> {
-        let put_nonce = self.put_lapsing(lapsing(nonce_pk(&nonce.id), nonce.expires_at), now);
+        let mut put_nonce = self.put_lapsing(nonce_item(nonce), now);
+        put_nonce.return_values_on_condition_check_failure =
+            Some(ReturnValuesOnConditionCheckFailure::AllOld);
         let outcome = self
             .client
             .transact_write_items()
@@ -106,7 +110,10 @@ impl DynamoStore {
             .await;
         let Err(err) = outcome else { return Ok(()) };
         match Cancellation::of(&err) {
-            Some(cancellation) if cancellation.condition_failed(1) => Err(WriteError::Replayed),
+            Some(cancellation) if cancellation.condition_failed(1) => {
+                let stored_by = cancellation.old_item(1).and_then(|item| item.get(REQUEST));
+                if stored_by == Some(&s(&nonce.request)) { Ok(()) } else { Err(WriteError::Replayed) }
+            }
             Some(cancellation) if cancellation.condition_failed(0) => Err(WriteError::Rejected(None)),
             _ => Err(unavailable(operation)(err).into()),
         }
