@@ -1,31 +1,63 @@
 //! JSON logs. Nothing logged anywhere in keygate carries a key value, secret or token: the types
 //! that hold them print redacted, and handlers log statuses and codes, not requests.
+//!
+//! Below info, only keygate's own code may log, whatever `RUST_LOG` asks: an allow-list, not a
+//! deny-list, because libraries log raw requests at debug and trace (the SDK's request signer
+//! logs its canonical request, session token included), and a new dependency must not be able
+//! to leak by default.
 
+use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
+
+/// The crates whose debug and trace events may be logged.
+const VERBOSE_TARGETS: &[&str] = &["keygate_core", "keygate"];
+
+/// Whether an event or span may be logged at its level: info and above from anyone, anything
+/// more verbose only from an allowed crate.
+pub fn may_log(metadata: &Metadata<'_>) -> bool {
+    *metadata.level() <= Level::INFO || is_allowed_target(metadata.target())
+}
+
+fn is_allowed_target(target: &str) -> bool {
+    VERBOSE_TARGETS.iter().any(|allowed| {
+        target.strip_prefix(allowed).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
 
 pub fn init_json_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Whatever RUST_LOG asks, libraries that log raw events or requests (headers, bodies, keys)
-    // below info stay at info.
-    let filter = [
-        "lambda_runtime",
-        "lambda_http",
-        "aws_smithy_runtime",
-        "aws_sdk_dynamodb",
-        "hyper",
-        "hyper_util",
-        "reqwest",
-    ]
-    .iter()
-    .fold(filter, |filter, target| {
-        filter.add_directive(format!("{target}=info").parse().expect("valid directive"))
-    });
-    // A second initialisation (tests, or a host that set its own) keeps the first.
-    let _ = tracing_subscriber::fmt()
+    let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .try_init();
+        .with_filter(requested.and(filter_fn(may_log)));
+    // A second initialisation (tests, or a host that set its own) keeps the first.
+    let _ = tracing_subscriber::registry().with(logs).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keygate_logs_below_info() {
+        for (target, allowed) in [
+            ("keygate_core", true),
+            ("keygate_core::store::dynamodb", true),
+            ("keygate", true),
+            ("keygate::serve", true),
+            ("keygate_tests", false),
+            ("aws_sigv4::http_request::sign", false),
+            ("aws_smithy_runtime", false),
+            ("hyper", false),
+            ("lambda_http", false),
+        ] {
+            assert_eq!(is_allowed_target(target), allowed, "{target}");
+        }
+    }
 }
