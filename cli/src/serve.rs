@@ -5,21 +5,23 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use keygate_core::Keygate;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use keygate_core::http::router;
 use keygate_core::store::{DynamoStore, MemoryStore, Store};
+use keygate_core::{Error, Keygate};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use rand::Rng;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::data_dir::{self, DataDir};
@@ -29,6 +31,12 @@ const MAX_READ_BYTES: usize = 1024 * 1024;
 /// Past that it reads on and discards up to here before answering, so a client still writing its
 /// body gets the 400 rather than a reset connection; a body beyond this is cut off.
 const MAX_DISCARD_BYTES: usize = 16 * 1024 * 1024;
+/// A connection is closed gracefully after this long, however busy: a client cannot hold one
+/// open for ever.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+/// After a failed accept (no file descriptors left, say), wait before trying again rather than
+/// spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -47,6 +55,13 @@ pub struct ServeArgs {
     /// A DynamoDB-compatible endpoint (DynamoDB Local, an emulator); default: AWS's own.
     #[arg(long, env = "KEYGATE_DYNAMODB_ENDPOINT", requires = "table")]
     dynamodb_endpoint: Option<String>,
+    /// At most this many connections at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// A request's headers, and then its body, must arrive within this many seconds; an idle
+    /// keep-alive connection is closed after it.
+    #[arg(long, default_value_t = 10)]
+    read_timeout_seconds: u64,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
@@ -70,22 +85,55 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     println!("keygate listening on http://{address}");
     tracing::info!(%address, "listening");
 
+    let limits = Limits { read_timeout: Duration::from_secs(args.read_timeout_seconds.max(1)) };
+    let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| serve_one(app.clone(), request));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-            _ = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(app.clone(), stream, limits, permit));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed; backing off");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+struct Limits {
+    read_timeout: Duration,
+}
+
+/// One connection, holding its slot (`_permit`) until it ends.
+async fn serve_connection(
+    app: Arc<Keygate>,
+    stream: tokio::net::TcpStream,
+    limits: Limits,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let service = hyper::service::service_fn(move |request| serve_one(app.clone(), request, limits));
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = tokio::time::sleep(MAX_CONNECTION_AGE) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(limits.read_timeout, connection).await;
         }
     }
 }
@@ -93,6 +141,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 async fn serve_one(
     app: Arc<Keygate>,
     request: hyper::Request<Incoming>,
+    limits: Limits,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let request_id = hex::encode(rand::rng().random::<[u8; 8]>());
     let span = tracing::info_span!(
@@ -103,9 +152,10 @@ async fn serve_one(
     );
     async move {
         let (parts, body) = request.into_parts();
-        let response = match read_body(body).await {
-            Some(bytes) => router::dispatch(&app, to_lambda_request(parts, bytes, request_id)).await,
-            None => router::body_too_large(parts.uri.path()),
+        let response = match tokio::time::timeout(limits.read_timeout, read_body(body)).await {
+            Ok(Some(bytes)) => router::dispatch(&app, to_lambda_request(parts, bytes, request_id)).await,
+            Ok(None) => router::unread(parts.uri.path(), &Error::BodyTooLarge),
+            Err(_) => router::unread(parts.uri.path(), &Error::BodyTooSlow),
         };
         tracing::info!(status = response.status().as_u16(), "served");
         Ok(from_lambda_response(response))

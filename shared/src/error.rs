@@ -38,6 +38,9 @@ pub enum Error {
     /// The body is larger than the local server reads.
     #[error("body is too large")]
     BodyTooLarge,
+    /// The body did not arrive within the local server's read timeout.
+    #[error("body was not received in time")]
+    BodyTooSlow,
     /// A store or signing failure. The cause is logged, never shown.
     #[error("internal: {0}")]
     Internal(String),

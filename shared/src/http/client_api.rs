@@ -111,7 +111,7 @@ fn respond(outcome: Result<Value, Error>) -> Response<Body> {
 /// The one mapping of domain errors to the client envelope: the seed's texts plus our `code`.
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, text, code) = match err {
-        Error::InvalidArgument(_) | Error::MissingParameter(_) | Error::BodyTooLarge => {
+        Error::InvalidArgument(_) | Error::MissingParameter(_) | Error::BodyTooLarge | Error::BodyTooSlow => {
             (400, "Bad request", "bad_request")
         }
         Error::NotFound | Error::NoSuchRoute => (404, "Not found", "not_found"),

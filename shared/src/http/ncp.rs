@@ -180,7 +180,7 @@ fn respond(outcome: Result<(u16, Value), Error>) -> Response<Body> {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, message) = match err {
         Error::InvalidArgument(m) => (400, m.clone()),
-        Error::BodyTooLarge => (400, err.to_string()),
+        Error::BodyTooLarge | Error::BodyTooSlow => (400, err.to_string()),
         Error::MissingParameter(field) => (400, format!("required parameter: {field}")),
         Error::Unauthenticated(m) => (401, m.clone()),
         Error::PermissionDenied(m) => (403, m.clone()),

@@ -104,9 +104,10 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     }
 }
 
-/// The answer to a body larger than the server reads, in the path's envelope.
-pub fn body_too_large(path: &str) -> Response<Body> {
-    Surface::of(path).error_response(&Error::BodyTooLarge)
+/// The answer to a request the server could not read (`BodyTooLarge`, `BodyTooSlow`) in the
+/// path's envelope.
+pub fn unread(path: &str, err: &Error) -> Response<Body> {
+    Surface::of(path).error_response(err)
 }
 
 /// The route of a request, with the request carrying its path parameters and, on an admin route,

@@ -240,7 +240,7 @@ fn respond(outcome: Result<Value, Error>) -> Response<Body> {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, code, message) = match err {
         Error::InvalidArgument(m) => (400, "ERROR_INVALID_ARGUMENT", m.clone()),
-        Error::BodyTooLarge => (400, "ERROR_INVALID_ARGUMENT", err.to_string()),
+        Error::BodyTooLarge | Error::BodyTooSlow => (400, "ERROR_INVALID_ARGUMENT", err.to_string()),
         Error::MissingParameter(field) => {
             (400, "ERROR_REQUIRED_PARAMETER", format!("required parameter: {field}"))
         }
