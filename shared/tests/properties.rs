@@ -26,7 +26,7 @@ proptest! {
         let value = KeyValue::generate(&id);
         let mut text = value.expose().to_owned();
         let original = text.as_bytes()[position] as char;
-        prop_assume!(replacement.chars().next() != Some(original));
+        prop_assume!(!replacement.starts_with(original));
         text.replace_range(position..=position, &replacement);
         prop_assert!(KeyValue::parse(&text).is_none(), "accepted {text}");
     }
