@@ -134,3 +134,15 @@ fn running_out_of_file_descriptors_makes_the_server_wait_not_spin() {
     };
     assert_eq!(status, 200);
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_read_timeout() {
+    let server = start(&["--read-timeout-seconds", "1"], "");
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: keygate\r\n\r\n").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..n]));
+    assert!(closed_by_server(&mut stream, Duration::from_secs(5)), "the idle connection stays open");
+}
