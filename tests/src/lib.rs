@@ -107,6 +107,17 @@ pub async fn fresh_store() -> Arc<dyn Store> {
     }
 }
 
+/// A fresh SQLite store in a new file under `dir` (a test binary's `CARGO_TARGET_TMPDIR`).
+pub fn sqlite_store(dir: &str) -> Arc<dyn Store> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let path = std::path::Path::new(dir).join(format!("keygate-{}-{n}.db", std::process::id()));
+    for stale in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", path.display()));
+    }
+    Arc::new(keygate_core::store::SqliteStore::open(&path).expect("the database opens"))
+}
+
 impl TestApp {
     pub async fn new() -> Self {
         Self::with(&Settings::new(), fresh_store().await)

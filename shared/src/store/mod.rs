@@ -4,6 +4,7 @@
 
 pub mod dynamodb;
 mod memory;
+mod sqlite;
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp, ValueRef};
 use crate::replay::ReplayNonce;

@@ -1,0 +1,421 @@
+//! The durable embedded store: one SQLite file (WAL, `synchronous=FULL`), one immediate
+//! transaction per operation, so each [`Store`] method is atomic and durable when it returns, as
+//! a DynamoDB conditional write is. Keys are kept whole as JSON beside the columns lists need;
+//! markers, revocations and nonces lapse at their time and are swept now and then.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{RefreshMarker, Store, StoreError, WriteError};
+use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
+use crate::replay::ReplayNonce;
+
+/// Forward migrations; the database's `user_version` counts those applied.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE keys (
+        id TEXT PRIMARY KEY,
+        domain_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        item TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX keys_by_domain ON keys (domain_id, created_at, id);
+    CREATE TABLE lapsing (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        lapses_at INTEGER NOT NULL,
+        request TEXT,
+        PRIMARY KEY (kind, id)
+    ) WITHOUT ROWID;
+"];
+
+/// Lapsed rows are swept after this many lapsing writes.
+const SWEEP_EVERY: u64 = 1024;
+
+const REFRESH_MARKER: &str = "JTI";
+const REVOKED_FAMILY: &str = "FAM";
+const NONCE: &str = "SIG";
+
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+    lapsing_writes: Arc<AtomicU64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path).map_err(unavailable("open"))?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(unavailable("configure"))?;
+        migrate(&mut connection)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)), lapsing_writes: Arc::default() })
+    }
+
+    /// Runs `work` in one immediate transaction on a blocking thread: committed if it returns
+    /// `Ok`, rolled back otherwise.
+    async fn transaction<T, F>(&self, operation: &'static str, work: F) -> Result<T, WriteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, WriteError> + Send + 'static,
+    {
+        let connection = self.connection.clone();
+        let lapsing_writes = self.lapsing_writes.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a transaction rolls it back (the transaction is dropped), so the
+            // connection is still consistent.
+            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable(operation))?;
+            let tx = Tx { transaction, operation, lapsing_writes: &lapsing_writes };
+            let outcome = work(&tx)?;
+            tx.transaction.commit().map_err(unavailable(operation))?;
+            Ok(outcome)
+        })
+        .await
+        .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: usize =
+        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(unavailable("migrate"))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database's schema version {version} is newer than this keygate knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let transaction = connection.transaction().map_err(unavailable("migrate"))?;
+        transaction.execute_batch(migration).map_err(unavailable("migrate"))?;
+        transaction.pragma_update(None, "user_version", index + 1).map_err(unavailable("migrate"))?;
+        transaction.commit().map_err(unavailable("migrate"))?;
+    }
+    Ok(())
+}
+
+fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| StoreError::Unavailable(format!("{operation}: {err}"))
+}
+
+/// One transaction, with the reads and writes the operations are made of.
+struct Tx<'a> {
+    transaction: Transaction<'a>,
+    operation: &'static str,
+    lapsing_writes: &'a AtomicU64,
+}
+
+/// What a replay nonce finds (see the embedded memory store for the same rule).
+enum Seen {
+    New,
+    OurOwn,
+    Replayed,
+}
+
+impl Tx<'_> {
+    fn fail(&self, err: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable(format!("{}: {err}", self.operation))
+    }
+
+    fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let item: Option<String> = self
+            .transaction
+            .query_row("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        item.map(|json| serde_json::from_str(&json).map_err(|e| self.fail(format!("stored key: {e}"))))
+            .transpose()
+    }
+
+    fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
+        self.transaction
+            .execute(
+                "INSERT OR REPLACE INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)",
+                params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn delete_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
+        self.transaction
+            .execute("DELETE FROM keys WHERE id = ?1", [id.as_str()])
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    /// The request of a live lapsing row (`Some(None)` for rows without one), `None` if absent or
+    /// lapsed.
+    fn live(&self, kind: &str, id: &str, now: Timestamp) -> Result<Option<Option<String>>, StoreError> {
+        self.transaction
+            .query_row(
+                "SELECT request FROM lapsing WHERE kind = ?1 AND id = ?2 AND lapses_at > ?3",
+                params![kind, id, now.timestamp_millis()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    fn put_lapsing(
+        &self,
+        kind: &str,
+        id: &str,
+        lapses_at: Timestamp,
+        request: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.transaction
+            .execute(
+                "INSERT OR REPLACE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, id, lapses_at.timestamp_millis(), request],
+            )
+            .map_err(|e| self.fail(e))?;
+        if self.lapsing_writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.transaction
+                .execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
+    fn seen(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<Seen, StoreError> {
+        Ok(match self.live(NONCE, &nonce.id, now)? {
+            None => Seen::New,
+            Some(Some(request)) if request == nonce.request => Seen::OurOwn,
+            Some(_) => Seen::Replayed,
+        })
+    }
+
+    fn keep(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), StoreError> {
+        self.put_lapsing(NONCE, &nonce.id, nonce.expires_at, Some(&nonce.request), now)
+    }
+
+    /// Applies `change` to the key if `condition` holds, else hands back the key as it was.
+    fn update_key_if(
+        &self,
+        id: &ApiKeyId,
+        condition: impl FnOnce(&ApiKey) -> bool,
+        change: impl FnOnce(&mut ApiKey),
+    ) -> Result<ApiKey, WriteError> {
+        match self.key(id)? {
+            Some(mut key) if condition(&key) => {
+                change(&mut key);
+                self.put_key(&key)?;
+                Ok(key)
+            }
+            other => Err(WriteError::Rejected(other.map(Box::new))),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
+        let (key, nonce) = (key.clone(), nonce.cloned());
+        self.transaction("create key", move |tx| {
+            let now = key.created_at;
+            match nonce.as_ref().map(|nonce| tx.seen(nonce, now)).transpose()? {
+                Some(Seen::OurOwn) => return Ok(()),
+                Some(Seen::Replayed) => return Err(WriteError::Replayed),
+                Some(Seen::New) | None => {}
+            }
+            if tx.key(&key.api_key_id)?.is_some() {
+                return Err(WriteError::AlreadyExists);
+            }
+            if let Some(nonce) = &nonce {
+                tx.keep(nonce, now)?;
+            }
+            tx.put_key(&key)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let id = id.clone();
+        self.transaction("get key", move |tx| Ok(tx.key(&id)?)).await.map_err(store_error)
+    }
+
+    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let domain_id = domain_id.to_owned();
+        self.transaction("list keys", move |tx| {
+            let mut statement = tx
+                .transaction
+                .prepare("SELECT item FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
+                .map_err(|e| tx.fail(e))?;
+            let items = statement
+                .query_map([&domain_id], |row| row.get::<_, String>(0))
+                .map_err(|e| tx.fail(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tx.fail(e))?;
+            let keys = items
+                .iter()
+                .map(|json| serde_json::from_str(json).map_err(|e| tx.fail(format!("stored key: {e}"))))
+                .collect::<Result<Vec<ApiKey>, _>>()?;
+            Ok(keys)
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn register_key(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        let (id, secret) = (id.clone(), secret.clone());
+        self.transaction("register key", move |tx| {
+            tx.update_key_if(&id, |key| key.check_registrable(&secret).is_ok(), |key| key.register(now))
+        })
+        .await
+    }
+
+    async fn consume_for_token(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        let (id, secret) = (id.clone(), secret.clone());
+        self.transaction("consume for token", move |tx| {
+            tx.update_key_if(
+                &id,
+                |key| key.check_mintable(Some(&secret), now).is_ok(),
+                |key| key.consume_unit(now),
+            )
+        })
+        .await
+    }
+
+    async fn consume_for_refresh(
+        &self,
+        id: &ApiKeyId,
+        marker: &RefreshMarker,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        let (id, marker) = (id.clone(), marker.clone());
+        self.transaction("consume for refresh", move |tx| {
+            if tx.live(REFRESH_MARKER, &marker.jti, now)?.is_some() {
+                return Err(WriteError::TokenReused);
+            }
+            if tx.live(REVOKED_FAMILY, &marker.family, now)?.is_some() {
+                return Err(WriteError::FamilyRevoked);
+            }
+            tx.update_key_if(
+                &id,
+                |key| key.check_refreshable(marker.bought_with, now).is_ok(),
+                |key| key.consume_unit(now),
+            )?;
+            tx.put_lapsing(REFRESH_MARKER, &marker.jti, marker.expires_at, None, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        change: &KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, WriteError> {
+        let (id, domain_id, change, nonce) =
+            (id.clone(), domain_id.to_owned(), change.clone(), nonce.clone());
+        self.transaction("change key", move |tx| {
+            let now = change.modified_at;
+            let seen = tx.seen(&nonce, now)?;
+            if let Seen::Replayed = seen {
+                return Err(WriteError::Replayed);
+            }
+            let mut key = match tx.key(&id)? {
+                Some(key) if key.domain_id == domain_id => key,
+                _ => return Err(WriteError::Rejected(None)),
+            };
+            if let Seen::New = seen {
+                key.apply(&change);
+                tx.put_key(&key)?;
+            }
+            tx.keep(&nonce, now)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn delete_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        nonce: &ReplayNonce,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        let (id, domain_id, nonce) = (id.clone(), domain_id.to_owned(), nonce.clone());
+        self.transaction("delete key", move |tx| {
+            match tx.seen(&nonce, now)? {
+                Seen::OurOwn => return Ok(()),
+                Seen::Replayed => return Err(WriteError::Replayed),
+                Seen::New => {}
+            }
+            if tx.key(&id)?.is_none_or(|key| key.domain_id != domain_id) {
+                return Err(WriteError::Rejected(None));
+            }
+            tx.delete_key(&id)?;
+            tx.keep(&nonce, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_family(
+        &self,
+        family: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let family = family.to_owned();
+        self.transaction("revoke family", move |tx| {
+            tx.put_lapsing(REVOKED_FAMILY, &family, expires_at, None, now)?;
+            Ok(())
+        })
+        .await
+        .map_err(store_error)
+    }
+}
+
+/// Reads and revocations fail only as the store does.
+fn store_error(err: WriteError) -> StoreError {
+    match err {
+        WriteError::Store(err) => err,
+        other => StoreError::Unavailable(format!("unexpected outcome {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_a_newer_keygate_is_refused_and_reopening_migrates_nothing_twice() {
+        let dir = std::env::temp_dir().join(format!("keygate-sqlite-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keygate.db");
+        let _ = std::fs::remove_file(&path);
+        drop(SqliteStore::open(&path).expect("created"));
+        drop(SqliteStore::open(&path).expect("reopened: the migration is not run again"));
+        let connection = Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", MIGRATIONS.len() + 1).unwrap();
+        drop(connection);
+        let refused = SqliteStore::open(&path).err().expect("refused").to_string();
+        assert!(refused.contains("newer than this keygate knows"), "{refused}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
