@@ -38,6 +38,28 @@ impl ReplayNonce {
     }
 }
 
+/// What a replay nonce finds where nonces are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// No live nonce with its id: the write may go ahead.
+    New,
+    /// Stored by this very handled request: its write is already applied.
+    OurOwn,
+    /// Stored by another handling of the request.
+    Replayed,
+}
+
+impl ReplayNonce {
+    /// The rule every store applies, given the request that stored the live nonce with this id.
+    pub fn seen(&self, stored_by: Option<&str>) -> Seen {
+        match stored_by {
+            None => Seen::New,
+            Some(request) if request == self.request => Seen::OurOwn,
+            Some(_) => Seen::Replayed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +78,14 @@ mod tests {
         assert_eq!((&first.id, first.expires_at), (&replay.id, replay.expires_at));
         assert_ne!(first.request, replay.request);
         assert_ne!(ReplayNonce::new(SIGNATURE, signed_at).id, ReplayNonce::new("another", signed_at).id);
+    }
+
+    #[test]
+    fn a_live_nonce_is_our_own_only_when_this_handling_stored_it() {
+        let nonce = ReplayNonce::new(SIGNATURE, at(1_764_000_000_000));
+        assert_eq!(nonce.seen(None), Seen::New);
+        assert_eq!(nonce.seen(Some(&nonce.request)), Seen::OurOwn);
+        assert_eq!(nonce.seen(Some("another handling")), Seen::Replayed);
     }
 
     #[test]

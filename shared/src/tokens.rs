@@ -260,10 +260,14 @@ impl TokenService {
 
     /// Verifies a token presented for refresh: our signature under a published key, the pinned
     /// algorithm, our issuer and audience, and not expired for longer than the refresh grace.
+    /// A refused token is told apart as malformed only then, off the path of accepted ones.
     pub fn verify_for_refresh(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
-        if !looks_like_jws(token) {
-            return Err(TokenError::Malformed);
-        }
+        self.refreshable_claims(token, now).map_err(|_refused| {
+            if looks_like_jws(token) { TokenError::Rejected } else { TokenError::Malformed }
+        })
+    }
+
+    fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
         if header.typ.as_deref() != Some(TOKEN_TYPE) {
             return Err(TokenError::Rejected);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
-use crate::replay::ReplayNonce;
+use crate::replay::{ReplayNonce, Seen};
 
 #[derive(Default)]
 struct Tables {
@@ -53,21 +53,9 @@ impl<T> Lapsing<T> {
     }
 }
 
-/// What a replay nonce finds in the store.
-enum Seen {
-    New,
-    /// Stored by this very handled request: its write is already applied.
-    OurOwn,
-    Replayed,
-}
-
 impl Tables {
     fn seen(&self, nonce: &ReplayNonce, now: Timestamp) -> Seen {
-        match self.nonces.live(&nonce.id, now) {
-            None => Seen::New,
-            Some(request) if *request == nonce.request => Seen::OurOwn,
-            Some(_) => Seen::Replayed,
-        }
+        nonce.seen(self.nonces.live(&nonce.id, now).map(String::as_str))
     }
 
     fn keep(&mut self, nonce: &ReplayNonce, now: Timestamp) {

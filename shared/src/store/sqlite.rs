@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
-use crate::replay::ReplayNonce;
+use crate::replay::{ReplayNonce, Seen};
 
 /// Forward migrations; the database's `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &["
@@ -112,13 +112,6 @@ struct Tx<'a> {
     lapsing_writes: &'a AtomicU64,
 }
 
-/// What a replay nonce finds (see the embedded memory store for the same rule).
-enum Seen {
-    New,
-    OurOwn,
-    Replayed,
-}
-
 impl Tx<'_> {
     fn fail(&self, err: impl std::fmt::Display) -> StoreError {
         StoreError::Unavailable(format!("{}: {err}", self.operation))
@@ -188,11 +181,8 @@ impl Tx<'_> {
     }
 
     fn seen(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<Seen, StoreError> {
-        Ok(match self.live(NONCE, &nonce.id, now)? {
-            None => Seen::New,
-            Some(Some(request)) if request == nonce.request => Seen::OurOwn,
-            Some(_) => Seen::Replayed,
-        })
+        let stored_by = self.live(NONCE, &nonce.id, now)?.map(Option::unwrap_or_default);
+        Ok(nonce.seen(stored_by.as_deref()))
     }
 
     fn keep(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), StoreError> {

@@ -29,7 +29,7 @@ use self::item::*;
 use self::retry::{no_sdk_retries, not_applied, send_once_applied};
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
-use crate::replay::ReplayNonce;
+use crate::replay::{ReplayNonce, Seen};
 
 pub const GSI1: &str = "gsi1";
 /// DynamoDB's limit on keys in one BatchGetItem.
@@ -111,8 +111,12 @@ impl DynamoStore {
         let Err(err) = outcome else { return Ok(()) };
         match Cancellation::of(&err) {
             Some(cancellation) if cancellation.condition_failed(1) => {
-                let stored_by = cancellation.old_item(1).and_then(|item| item.get(REQUEST));
-                if stored_by == Some(&s(&nonce.request)) { Ok(()) } else { Err(WriteError::Replayed) }
+                // The condition failed, so a live nonce is there; an item without a request is not ours.
+                let stored_by = cancellation.old_item(1).and_then(|item| item.get(REQUEST)?.as_s().ok());
+                match nonce.seen(Some(stored_by.map_or("", String::as_str))) {
+                    Seen::OurOwn => Ok(()),
+                    Seen::New | Seen::Replayed => Err(WriteError::Replayed),
+                }
             }
             Some(cancellation) if cancellation.condition_failed(0) => Err(WriteError::Rejected(None)),
             _ => Err(unavailable(operation)(err).into()),
