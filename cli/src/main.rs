@@ -3,6 +3,7 @@
 mod admin;
 mod data_dir;
 mod serve;
+mod store_choice;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every route on 127.0.0.1 with the embedded store.
+    /// Serve every route on 127.0.0.1, keeping keys in `<data-dir>/keygate.db` by default.
     Serve(serve::ServeArgs),
     /// Manage API keys through the signed admin API.
     #[command(subcommand)]

@@ -1,4 +1,4 @@
-//! `keygate serve`: every route on one port, on the embedded store or a DynamoDB table, through the same router and handlers the Lambdas
+//! `keygate serve`: every route on one port, on the embedded store (SQLite, or memory) or a DynamoDB table, through the same router and handlers the Lambdas
 //! use. Each HTTP request becomes the `lambda_http::Request` API Gateway would have produced.
 
 use std::convert::Infallible;
@@ -13,7 +13,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keygate_core::http::router;
-use keygate_core::store::{DynamoStore, MemoryStore, Store};
 use keygate_core::{Error, Keygate};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -25,6 +24,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::data_dir::{self, DataDir};
+use crate::store_choice::StoreArgs;
 
 /// The server keeps at most this much of a body; handlers refuse anything over 64 KiB anyway.
 const MAX_READ_BYTES: usize = 1024 * 1024;
@@ -49,12 +49,8 @@ pub struct ServeArgs {
     /// Where generated secrets (credential, signing key, pepper) are kept.
     #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT)]
     data_dir: PathBuf,
-    /// Keep keys in this DynamoDB table (created if missing) instead of the embedded store.
-    #[arg(long, env = "KEYGATE_TABLE_NAME")]
-    table: Option<String>,
-    /// A DynamoDB-compatible endpoint (DynamoDB Local, an emulator); default: AWS's own.
-    #[arg(long, env = "KEYGATE_DYNAMODB_ENDPOINT", requires = "table")]
-    dynamodb_endpoint: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// At most this many connections at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
@@ -66,16 +62,9 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     keygate_core::telemetry::init_json_logs();
-    let lookup = DataDir::new(args.data_dir).prepare()?;
+    let lookup = DataDir::new(args.data_dir.clone()).prepare()?;
     let config = keygate_core::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
-    let store: Arc<dyn Store> = match &args.table {
-        Some(table) => {
-            let store = DynamoStore::connect(args.dynamodb_endpoint.as_deref(), table.as_str()).await;
-            store.create_table_if_missing().await.map_err(|e| e.to_string())?;
-            Arc::new(store)
-        }
-        None => Arc::new(MemoryStore::new()),
-    };
+    let store = args.store.open(&args.data_dir).await?;
     let app = Arc::new(Keygate::new(config, store));
 
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
@@ -87,7 +76,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
 
     let limits = Limits { read_timeout: Duration::from_secs(args.read_timeout_seconds.max(1)) };
     let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
-    let shutdown = tokio::signal::ctrl_c();
+    let shutdown = shutdown_requested();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -109,6 +98,23 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM as a service manager sends it. Every acknowledged write is already durable,
+/// so stopping needs no flush.
+async fn shutdown_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[derive(Clone, Copy)]
