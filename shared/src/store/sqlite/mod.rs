@@ -3,13 +3,16 @@
 //! a DynamoDB conditional write is. Keys are kept whole as JSON beside the columns lists need;
 //! markers, revocations and nonces lapse at their time and are swept now and then.
 
+mod connections;
+
+use std::cell::Cell;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use self::connections::{Job, Pending, Readers, unavailable};
 use super::{RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
@@ -40,46 +43,63 @@ const REVOKED_FAMILY: &str = "FAM";
 const NONCE: &str = "SIG";
 
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
-    lapsing_writes: Arc<AtomicU64>,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Readers>,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut connection = Connection::open(path).map_err(unavailable("open"))?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-            )
-            .map_err(unavailable("configure"))?;
+        let mut connection = connections::open(path)?;
         migrate(&mut connection)?;
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), lapsing_writes: Arc::default() })
+        Ok(Self { writer: connections::start_writer(connection)?, readers: Arc::new(Readers::new(path)) })
     }
 
-    /// Runs `work` in one immediate transaction on a blocking thread: committed if it returns
-    /// `Ok`, rolled back otherwise.
-    async fn transaction<T, F>(&self, operation: &'static str, work: F) -> Result<T, WriteError>
+    /// Runs `work` as one operation of the writer's next batch: its changes are kept if it
+    /// returns `Ok`, and it answers only once they are durable.
+    async fn write<T, F>(&self, operation: &'static str, work: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, WriteError> + Send + 'static,
     {
-        let connection = self.connection.clone();
-        let lapsing_writes = self.lapsing_writes.clone();
+        let (caller, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx| Pending::of(work(tx).map_err(|err| named(operation, err)), caller));
+        self.writer.send(job).map_err(|_| stopped(operation))?;
+        answer.await.map_err(|_| stopped(operation))?
+    }
+
+    /// Runs `read` on a read connection, on a blocking thread.
+    async fn read<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            // A panic inside a transaction rolls it back (the transaction is dropped), so the
-            // connection is still consistent.
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable(operation))?;
-            let tx = Tx { transaction, operation, lapsing_writes: &lapsing_writes };
-            let outcome = work(&tx)?;
-            tx.transaction.commit().map_err(unavailable(operation))?;
-            Ok(outcome)
+            readers.with(|connection| {
+                let tx = Tx { connection, lapsing_writes: &Cell::new(0) };
+                read(&tx).map_err(|err| prefixed(operation, err))
+            })?
         })
         .await
         .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?
+    }
+}
+
+/// The writer ended (it panicked, or the store is being dropped) before answering.
+fn stopped(operation: &'static str) -> WriteError {
+    WriteError::Store(StoreError::Unavailable(format!("{operation}: the writer stopped")))
+}
+
+fn prefixed(operation: &'static str, StoreError::Unavailable(reason): StoreError) -> StoreError {
+    StoreError::Unavailable(format!("{operation}: {reason}"))
+}
+
+/// Names the operation in a store failure.
+fn named(operation: &'static str, err: WriteError) -> WriteError {
+    match err {
+        WriteError::Store(err) => WriteError::Store(prefixed(operation, err)),
+        other => other,
     }
 }
 
@@ -101,25 +121,22 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |err| StoreError::Unavailable(format!("{operation}: {err}"))
-}
-
-/// One transaction, with the reads and writes the operations are made of.
+/// One operation's view of the database (its savepoint in the writer's batch, or a read
+/// connection), with the reads and writes the operations are made of.
 struct Tx<'a> {
-    transaction: Transaction<'a>,
-    operation: &'static str,
-    lapsing_writes: &'a AtomicU64,
+    connection: &'a Connection,
+    /// Counts lapsing writes, to sweep lapsed rows now and then.
+    lapsing_writes: &'a Cell<u64>,
 }
 
 impl Tx<'_> {
     fn fail(&self, err: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable(format!("{}: {err}", self.operation))
+        StoreError::Unavailable(err.to_string())
     }
 
     fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         let item: Option<String> = self
-            .transaction
+            .connection
             .query_row("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))
             .optional()
             .map_err(|e| self.fail(e))?;
@@ -129,7 +146,7 @@ impl Tx<'_> {
 
     fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
-        self.transaction
+        self.connection
             .execute(
                 "INSERT OR REPLACE INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)",
                 params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item],
@@ -139,16 +156,14 @@ impl Tx<'_> {
     }
 
     fn delete_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
-        self.transaction
-            .execute("DELETE FROM keys WHERE id = ?1", [id.as_str()])
-            .map_err(|e| self.fail(e))?;
+        self.connection.execute("DELETE FROM keys WHERE id = ?1", [id.as_str()]).map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     /// The request of a live lapsing row (`Some(None)` for rows without one), `None` if absent or
     /// lapsed.
     fn live(&self, kind: &str, id: &str, now: Timestamp) -> Result<Option<Option<String>>, StoreError> {
-        self.transaction
+        self.connection
             .query_row(
                 "SELECT request FROM lapsing WHERE kind = ?1 AND id = ?2 AND lapses_at > ?3",
                 params![kind, id, now.timestamp_millis()],
@@ -166,14 +181,16 @@ impl Tx<'_> {
         request: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.transaction
+        self.connection
             .execute(
                 "INSERT OR REPLACE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
                 params![kind, id, lapses_at.timestamp_millis(), request],
             )
             .map_err(|e| self.fail(e))?;
-        if self.lapsing_writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.transaction
+        let writes = self.lapsing_writes.get() + 1;
+        self.lapsing_writes.set(writes);
+        if writes % SWEEP_EVERY == 0 {
+            self.connection
                 .execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])
                 .map_err(|e| self.fail(e))?;
         }
@@ -211,7 +228,7 @@ impl Tx<'_> {
 impl Store for SqliteStore {
     async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
         let (key, nonce) = (key.clone(), nonce.cloned());
-        self.transaction("create key", move |tx| {
+        self.write("create key", move |tx| {
             let now = key.created_at;
             match nonce.as_ref().map(|nonce| tx.seen(nonce, now)).transpose()? {
                 Some(Seen::OurOwn) => return Ok(()),
@@ -232,14 +249,14 @@ impl Store for SqliteStore {
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         let id = id.clone();
-        self.transaction("get key", move |tx| Ok(tx.key(&id)?)).await.map_err(store_error)
+        self.read("get key", move |tx| tx.key(&id)).await
     }
 
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let domain_id = domain_id.to_owned();
-        self.transaction("list keys", move |tx| {
+        self.read("list keys", move |tx| {
             let mut statement = tx
-                .transaction
+                .connection
                 .prepare("SELECT item FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
                 .map_err(|e| tx.fail(e))?;
             let items = statement
@@ -254,7 +271,6 @@ impl Store for SqliteStore {
             Ok(keys)
         })
         .await
-        .map_err(store_error)
     }
 
     async fn register_key(
@@ -264,7 +280,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<ApiKey, WriteError> {
         let (id, secret) = (id.clone(), secret.clone());
-        self.transaction("register key", move |tx| {
+        self.write("register key", move |tx| {
             tx.update_key_if(&id, |key| key.check_registrable(&secret).is_ok(), |key| key.register(now))
         })
         .await
@@ -277,7 +293,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<ApiKey, WriteError> {
         let (id, secret) = (id.clone(), secret.clone());
-        self.transaction("consume for token", move |tx| {
+        self.write("consume for token", move |tx| {
             tx.update_key_if(
                 &id,
                 |key| key.check_mintable(Some(&secret), now).is_ok(),
@@ -294,7 +310,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         let (id, marker) = (id.clone(), marker.clone());
-        self.transaction("consume for refresh", move |tx| {
+        self.write("consume for refresh", move |tx| {
             if tx.live(REFRESH_MARKER, &marker.jti, now)?.is_some() {
                 return Err(WriteError::TokenReused);
             }
@@ -321,7 +337,7 @@ impl Store for SqliteStore {
     ) -> Result<ApiKey, WriteError> {
         let (id, domain_id, change, nonce) =
             (id.clone(), domain_id.to_owned(), change.clone(), nonce.clone());
-        self.transaction("change key", move |tx| {
+        self.write("change key", move |tx| {
             let now = change.modified_at;
             let seen = tx.seen(&nonce, now)?;
             if let Seen::Replayed = seen {
@@ -349,7 +365,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         let (id, domain_id, nonce) = (id.clone(), domain_id.to_owned(), nonce.clone());
-        self.transaction("delete key", move |tx| {
+        self.write("delete key", move |tx| {
             match tx.seen(&nonce, now)? {
                 Seen::OurOwn => return Ok(()),
                 Seen::Replayed => return Err(WriteError::Replayed),
@@ -372,7 +388,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let family = family.to_owned();
-        self.transaction("revoke family", move |tx| {
+        self.write("revoke family", move |tx| {
             tx.put_lapsing(REVOKED_FAMILY, &family, expires_at, None, now)?;
             Ok(())
         })
@@ -381,7 +397,7 @@ impl Store for SqliteStore {
     }
 }
 
-/// Reads and revocations fail only as the store does.
+/// A revocation fails only as the store does.
 fn store_error(err: WriteError) -> StoreError {
     match err {
         WriteError::Store(err) => err,

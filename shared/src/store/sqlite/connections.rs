@@ -1,0 +1,145 @@
+//! The SQLite store's connections: one writer thread that commits operations in batches (group
+//! commit), and a pool of read connections that never wait for it.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Tx;
+use crate::store::{StoreError, WriteError};
+
+/// At most this many operations share one transaction.
+const MAX_BATCH: usize = 256;
+/// Idle read connections kept open for the next read.
+const MAX_IDLE_READERS: usize = 8;
+
+/// One operation for the writer. It runs inside the batch's transaction, in a savepoint of its
+/// own, and answers once the batch is committed.
+pub(super) type Job = Box<dyn FnOnce(&Tx<'_>) -> Pending + Send>;
+
+/// What an operation did: whether to keep its changes, and how to answer its caller once the
+/// batch's fate is known.
+pub(super) struct Pending {
+    pub keep: bool,
+    pub answer: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+impl Pending {
+    /// Wraps an operation's outcome: kept if it succeeded; answered with the outcome if the batch
+    /// commits, with the commit's failure otherwise.
+    pub fn of<T: Send + 'static>(
+        outcome: Result<T, WriteError>,
+        caller: tokio::sync::oneshot::Sender<Result<T, WriteError>>,
+    ) -> Self {
+        Pending {
+            keep: outcome.is_ok(),
+            answer: Box::new(move |failed| {
+                let _ = caller.send(match failed {
+                    Some(err) => Err(err.into()),
+                    None => outcome,
+                });
+            }),
+        }
+    }
+}
+
+pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path).map_err(unavailable("open"))?;
+    connection
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+        .map_err(unavailable("configure"))?;
+    Ok(connection)
+}
+
+pub(super) fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |err| StoreError::Unavailable(format!("{operation}: {err}"))
+}
+
+/// Starts the writer thread on `connection`; it ends when every sender is dropped.
+pub(super) fn start_writer(connection: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("keygate-sqlite-writer".into())
+        .spawn(move || write_batches(connection, queue))
+        .map_err(|e| StoreError::Unavailable(format!("writer thread: {e}")))?;
+    Ok(jobs)
+}
+
+/// While one batch is being made durable, the operations that arrive queue up and go together
+/// into the next: the more requests at once, the fewer fsyncs per request.
+fn write_batches(mut connection: Connection, queue: mpsc::Receiver<Job>) {
+    let lapsing_writes = Cell::new(0);
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut connection, batch, &lapsing_writes);
+    }
+}
+
+/// Runs every job in one immediate transaction, each in its own savepoint so a refused or failed
+/// operation leaves nothing behind, then commits and answers them all. An operation dropped
+/// unanswered (the batch failed before it ran, or it panicked) reaches its caller as the store
+/// being unavailable.
+fn commit_batch(connection: &mut Connection, batch: Vec<Job>, lapsing_writes: &Cell<u64>) {
+    let mut answers = Vec::with_capacity(batch.len());
+    let committed = (|| {
+        let mut transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable("begin batch"))?;
+        for job in batch {
+            let savepoint = transaction.savepoint().map_err(unavailable("savepoint"))?;
+            let tx = Tx { connection: &savepoint, lapsing_writes };
+            let Ok(pending) = catch_unwind(AssertUnwindSafe(|| job(&tx))) else { continue };
+            if pending.keep {
+                savepoint.commit().map_err(unavailable("release savepoint"))?;
+            }
+            answers.push(pending.answer);
+        }
+        transaction.commit().map_err(unavailable("commit batch"))
+    })();
+    let failure = committed.err();
+    for answer in answers {
+        answer(failure.clone());
+    }
+}
+
+/// Read connections, opened as needed; under WAL they see the last committed batch and never
+/// wait for the writer.
+pub(super) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), idle: Mutex::default() }
+    }
+
+    /// Runs `read` on an idle connection, or a new one.
+    pub fn with<T>(&self, read: impl FnOnce(&Connection) -> T) -> Result<T, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => {
+                let connection = open(&self.path)?;
+                connection.pragma_update(None, "query_only", true).map_err(unavailable("open reader"))?;
+                connection
+            }
+        };
+        let outcome = read(&connection);
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(connection);
+        }
+        Ok(outcome)
+    }
+}
