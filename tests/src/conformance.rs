@@ -9,7 +9,7 @@ use keygate_core::model::{
     ApiKey, ApiKeyId, KeyChange, KeySlot, KeyState, NewSecret, SecretHash, StoredSecret, Timestamp, ValueRef,
 };
 use keygate_core::replay::ReplayNonce;
-use keygate_core::store::{RefreshMarker, Store, WriteError};
+use keygate_core::store::{Imported, Record, RefreshMarker, Store, WriteError};
 
 use crate::{Clock, PEPPER};
 
@@ -57,7 +57,7 @@ fn other_hash() -> SecretHash {
 /// The value a fixture's tokens are bought with: its first primary.
 const FIRST_PRIMARY: ValueRef = ValueRef { slot: KeySlot::Primary, generation: 0 };
 
-fn marker(jti: &str, family: &str, now: Timestamp) -> RefreshMarker {
+pub fn marker(jti: &str, family: &str, now: Timestamp) -> RefreshMarker {
     RefreshMarker {
         jti: jti.into(),
         family: family.into(),
@@ -305,7 +305,7 @@ pub async fn list_returns_a_domains_keys_oldest_first(store: Arc<dyn Store>) {
 }
 
 /// The nonce of a new handling of the request `id` (each call is another handling).
-fn nonce(id: &str, now: Timestamp) -> ReplayNonce {
+pub fn nonce(id: &str, now: Timestamp) -> ReplayNonce {
     let request = format!("{:x}", rand::random::<u64>());
     ReplayNonce { id: id.into(), expires_at: now + TimeDelta::minutes(10), request }
 }
@@ -432,6 +432,48 @@ pub async fn sweeping_lapsed_markers_keeps_live_ones(store: Arc<dyn Store>) {
     assert!(store.consume_for_refresh(&f.key.api_key_id, &lapsed, later).await.is_ok());
 }
 
+/// Fills a store with one item of each kind: two keys (one created with a nonce), a refresh
+/// marker and a revoked family. Returns the keys.
+pub async fn one_of_each(store: &Arc<dyn Store>, now: Timestamp) -> (Fixture, Fixture) {
+    let (a, b) = (fixture(now, 5), fixture(now, 7));
+    put(store, &a.key).await;
+    store.create_key(&b.key, Some(&nonce("create-b", now))).await.unwrap();
+    store.consume_for_refresh(&a.key.api_key_id, &marker("jti-a", "family-a", now), now).await.unwrap();
+    store.revoke_family("family-z", now + TimeDelta::minutes(15), now).await.unwrap();
+    (a, b)
+}
+
+/// Export gives every item; importing it again adds nothing and overwrites nothing, so an old
+/// backup cannot hand a key back the units it has used since; what was deleted comes back.
+pub async fn export_then_import_restores_without_overwriting(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let (a, b) = one_of_each(&store, now).await;
+    let backup = store.export().await.unwrap();
+    let mut kinds: Vec<&str> = backup
+        .iter()
+        .map(|record| match record {
+            Record::Key(_) => "key",
+            Record::RefreshMarker { .. } => "marker",
+            Record::RevokedFamily { .. } => "family",
+            Record::ReplayNonce { .. } => "nonce",
+        })
+        .collect();
+    kinds.dedup();
+    assert_eq!(kinds, ["key", "marker", "family", "nonce"], "{backup:?}");
+    assert_eq!(backup.len(), 5);
+    let mut sorted = backup.clone();
+    Record::sort(&mut sorted);
+    assert_eq!(sorted, backup, "exported in Record::sort's order");
+
+    assert_eq!(store.import(&backup).await.unwrap(), Imported { added: 0, kept: 5 });
+    let spent = store.consume_for_token(&b.key.api_key_id, &b.primary, now).await.unwrap();
+    store.delete_key(&a.key.api_key_id, "domain-a", &nonce("delete-a", now), now).await.unwrap();
+    assert_eq!(store.import(&backup).await.unwrap(), Imported { added: 1, kept: 4 });
+    assert_eq!(store.get_key(&b.key.api_key_id).await.unwrap(), Some(spent), "not overwritten");
+    let a_after = store.get_key(&a.key.api_key_id).await.unwrap().expect("restored");
+    assert_eq!(a_after.remaining_total_usage, 4, "as it was in the backup");
+}
+
 /// One `#[tokio::test]` per case for the store `$make` builds.
 #[macro_export]
 macro_rules! store_conformance {
@@ -456,6 +498,7 @@ macro_rules! store_conformance {
             delete_removes_a_key_of_the_domain_once_per_nonce,
             a_write_sent_again_by_its_own_request_is_applied_once,
             sweeping_lapsed_markers_keeps_live_ones,
+            export_then_import_restores_without_overwriting,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -15,7 +15,7 @@ use keygate_core::model::{ApiKey, ApiKeyId, Caller, SecretHash, Timestamp};
 use keygate_core::replay::ReplayNonce;
 use keygate_core::service::{CreatedKey, NewKey};
 use keygate_core::signature;
-use keygate_core::store::{MemoryStore, RefreshMarker, Store, StoreError, WriteError};
+use keygate_core::store::{Imported, MemoryStore, Record, RefreshMarker, Store, StoreError, WriteError};
 use keygate_core::tokens::SigningAlgorithm;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -320,6 +320,12 @@ impl Store for UnavailableStore {
         Err(down().into())
     }
     async fn revoke_family(&self, _: &str, _: Timestamp, _: Timestamp) -> Result<(), StoreError> {
+        Err(down())
+    }
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        Err(down())
+    }
+    async fn import(&self, _: &[Record]) -> Result<Imported, StoreError> {
         Err(down())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
@@ -41,6 +41,15 @@ impl<T> Lapsing<T> {
     /// in its conditions too).
     fn live(&self, id: &str, now: Timestamp) -> Option<&T> {
         self.entries.get(id).filter(|(lapses_at, _)| *lapses_at > now).map(|(_, value)| value)
+    }
+
+    /// Adds an entry unless one is there; says whether it did.
+    fn add(&mut self, id: &str, lapses_at: Timestamp, value: T) -> bool {
+        if self.entries.contains_key(id) {
+            return false;
+        }
+        self.entries.insert(id.to_owned(), (lapses_at, value));
+        true
     }
 
     /// Inserts an entry; once the map has doubled since the last sweep, drops what has lapsed.
@@ -226,5 +235,55 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         self.tables().revoked_families.insert(family.to_owned(), expires_at, (), now);
         Ok(())
+    }
+
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        let tables = self.tables();
+        let mut records: Vec<Record> = tables.keys.values().cloned().map(Record::Key).collect();
+        let markers = tables.refresh_markers.entries.iter();
+        records.extend(
+            markers.map(|(jti, (at, ()))| Record::RefreshMarker { jti: jti.clone(), lapses_at: *at }),
+        );
+        let families = tables.revoked_families.entries.iter();
+        records.extend(
+            families
+                .map(|(family, (at, ()))| Record::RevokedFamily { family: family.clone(), lapses_at: *at }),
+        );
+        records.extend(tables.nonces.entries.iter().map(|(id, (at, request))| Record::ReplayNonce {
+            id: id.clone(),
+            request: request.clone(),
+            lapses_at: *at,
+        }));
+        Record::sort(&mut records);
+        Ok(records)
+    }
+
+    async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
+        let mut tables = self.tables();
+        let mut imported = Imported::default();
+        for record in records {
+            let added = match record {
+                Record::Key(key) => match tables.keys.entry(key.api_key_id.clone()) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(key.clone());
+                        true
+                    }
+                },
+                Record::RefreshMarker { jti, lapses_at } => tables.refresh_markers.add(jti, *lapses_at, ()),
+                Record::RevokedFamily { family, lapses_at } => {
+                    tables.revoked_families.add(family, *lapses_at, ())
+                }
+                Record::ReplayNonce { id, request, lapses_at } => {
+                    tables.nonces.add(id, *lapses_at, request.clone())
+                }
+            };
+            if added {
+                imported.added += 1;
+            } else {
+                imported.kept += 1;
+            }
+        }
+        Ok(imported)
     }
 }

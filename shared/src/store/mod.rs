@@ -2,6 +2,7 @@
 //! condition fails it hands back the item as it was, so the caller can say precisely why
 //! without a second read.
 
+mod backup;
 pub mod dynamodb;
 mod memory;
 mod sqlite;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use backup::{Imported, Record};
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -134,4 +136,10 @@ pub trait Store: Send + Sync {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Every stored item (lapsed ones not yet swept included), in [`Record::sort`]'s order.
+    async fn export(&self) -> Result<Vec<Record>, StoreError>;
+
+    /// Puts each record whose item is not there yet and keeps the ones that are.
+    async fn import(&self, records: &[Record]) -> Result<Imported, StoreError>;
 }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::model::{ApiKey, ApiKeyId, KeySlot, KeyState, SecretHash, StoredSecret, Timestamp};
 use crate::replay::ReplayNonce;
-use crate::store::StoreError;
+use crate::store::{Record, StoreError};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -201,6 +201,32 @@ pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
         modified_at: time(item, MODIFIED_AT)?,
         modifier: text(item, MODIFIER)?,
         domain_code: text(item, "domain_code")?,
+    })
+}
+
+/// A backup record's item.
+pub fn record_to_item(record: &Record) -> Item {
+    match record {
+        Record::Key(key) => key_to_item(key),
+        Record::RefreshMarker { jti, lapses_at } => lapsing(refresh_marker_pk(jti), *lapses_at),
+        Record::RevokedFamily { family, lapses_at } => lapsing(family_pk(family), *lapses_at),
+        Record::ReplayNonce { id, request, lapses_at } => {
+            nonce_item(&ReplayNonce { id: id.clone(), request: request.clone(), expires_at: *lapses_at })
+        }
+    }
+}
+
+/// The backup record of an item of the table.
+pub fn record_from_item(item: &Item) -> Result<Record, StoreError> {
+    let pk = text(item, PK)?;
+    let (kind, id) = pk.split_once('#').ok_or_else(|| corrupt(PK))?;
+    let id = id.to_owned();
+    Ok(match kind {
+        "KEY" => Record::Key(key_from_item(item)?),
+        "JTI" => Record::RefreshMarker { jti: id, lapses_at: time(item, LAPSES_AT)? },
+        "FAM" => Record::RevokedFamily { family: id, lapses_at: time(item, LAPSES_AT)? },
+        "SIG" => Record::ReplayNonce { id, request: text(item, REQUEST)?, lapses_at: time(item, LAPSES_AT)? },
+        _ => return Err(corrupt(PK)),
     })
 }
 

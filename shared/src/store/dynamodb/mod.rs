@@ -27,7 +27,7 @@ pub use self::client::client_config;
 use self::client::unavailable;
 use self::item::*;
 use self::retry::{no_sdk_retries, not_applied, send_once_applied};
-use super::{RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
@@ -387,5 +387,56 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable("revoke family"))?;
         Ok(())
+    }
+
+    /// A consistent scan of the whole table: for backups and moves, never on a request's path.
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("export"))?;
+            for item in page.items() {
+                records.push(record_from_item(item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        Record::sort(&mut records);
+        Ok(records)
+    }
+
+    async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
+        let mut imported = Imported::default();
+        for record in records {
+            let outcome = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(record_to_item(record)))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK)
+                .send()
+                .await;
+            match outcome {
+                Ok(_) => imported.added += 1,
+                Err(err)
+                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    imported.kept += 1;
+                }
+                Err(err) => return Err(unavailable("import")(err)),
+            }
+        }
+        Ok(imported)
     }
 }

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use self::connections::{Job, Pending, Readers, unavailable};
-use super::{RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
@@ -145,14 +145,82 @@ impl Tx<'_> {
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.insert_key("INSERT OR REPLACE", key).map(drop)
+    }
+
+    /// Inserts the key (`verb` says what happens when its id is taken); says whether it did.
+    fn insert_key(&self, verb: &str, key: &ApiKey) -> Result<bool, StoreError> {
         let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
-        self.connection
+        let sql = format!("{verb} INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)");
+        let params = params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item];
+        Ok(self.connection.execute(&sql, params).map_err(|e| self.fail(e))? == 1)
+    }
+
+    /// Inserts a lapsing row unless one with its id is there; says whether it did.
+    fn add_lapsing(
+        &self,
+        kind: &str,
+        id: &str,
+        lapses_at: Timestamp,
+        request: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let inserted = self
+            .connection
             .execute(
-                "INSERT OR REPLACE INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)",
-                params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item],
+                "INSERT OR IGNORE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
+                params![kind, id, lapses_at.timestamp_millis(), request],
             )
             .map_err(|e| self.fail(e))?;
-        Ok(())
+        Ok(inserted == 1)
+    }
+
+    fn records(&self) -> Result<Vec<Record>, StoreError> {
+        let fail = |e: rusqlite::Error| self.fail(e);
+        let mut records = Vec::new();
+        let mut keys = self.connection.prepare("SELECT item FROM keys").map_err(fail)?;
+        for item in keys.query_map([], |row| row.get::<_, String>(0)).map_err(fail)? {
+            let key = serde_json::from_str(&item.map_err(fail)?)
+                .map_err(|e| self.fail(format!("stored key: {e}")))?;
+            records.push(Record::Key(key));
+        }
+        let mut lapsing =
+            self.connection.prepare("SELECT kind, id, lapses_at, request FROM lapsing").map_err(fail)?;
+        let rows = lapsing.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
+        });
+        for row in rows.map_err(fail)? {
+            let (kind, id, lapses_at, request) = row.map_err(fail)?;
+            let lapses_at = Timestamp::from_timestamp_millis(lapses_at)
+                .ok_or_else(|| self.fail("stored time out of range"))?;
+            records.push(match kind.as_str() {
+                REFRESH_MARKER => Record::RefreshMarker { jti: id, lapses_at },
+                REVOKED_FAMILY => Record::RevokedFamily { family: id, lapses_at },
+                NONCE => Record::ReplayNonce { id, request: request.unwrap_or_default(), lapses_at },
+                other => return Err(self.fail(format!("unknown lapsing row kind {other}"))),
+            });
+        }
+        Record::sort(&mut records);
+        Ok(records)
+    }
+
+    fn add_record(&self, record: &Record) -> Result<bool, StoreError> {
+        match record {
+            Record::Key(key) => self.insert_key("INSERT OR IGNORE", key),
+            Record::RefreshMarker { jti, lapses_at } => {
+                self.add_lapsing(REFRESH_MARKER, jti, *lapses_at, None)
+            }
+            Record::RevokedFamily { family, lapses_at } => {
+                self.add_lapsing(REVOKED_FAMILY, family, *lapses_at, None)
+            }
+            Record::ReplayNonce { id, request, lapses_at } => {
+                self.add_lapsing(NONCE, id, *lapses_at, Some(request))
+            }
+        }
     }
 
     fn delete_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
@@ -391,6 +459,32 @@ impl Store for SqliteStore {
         self.write("revoke family", move |tx| {
             tx.put_lapsing(REVOKED_FAMILY, &family, expires_at, None, now)?;
             Ok(())
+        })
+        .await
+        .map_err(store_error)
+    }
+
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        self.read("export", |tx| {
+            // One read transaction, so the export is one moment's state.
+            let _snapshot = tx.connection.unchecked_transaction().map_err(|e| tx.fail(e))?;
+            tx.records()
+        })
+        .await
+    }
+
+    async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
+        let records = records.to_vec();
+        self.write("import", move |tx| {
+            let mut imported = Imported::default();
+            for record in &records {
+                if tx.add_record(record)? {
+                    imported.added += 1;
+                } else {
+                    imported.kept += 1;
+                }
+            }
+            Ok(imported)
         })
         .await
         .map_err(store_error)
