@@ -1,6 +1,7 @@
 //! `keygate`: the local server (`keygate serve`) and the admin CLI (`keygate key ...`).
 
 mod admin;
+mod backup;
 mod data_dir;
 mod serve;
 mod store_choice;
@@ -21,6 +22,10 @@ struct Cli {
 enum Command {
     /// Serve every route on 127.0.0.1, keeping keys in `<data-dir>/keygate.db` by default.
     Serve(serve::ServeArgs),
+    /// Write every stored item (keys with hashes only, markers, nonces) as JSON lines.
+    Export(backup::ExportArgs),
+    /// Add the items of an export to a store, keeping any already there.
+    Import(backup::ImportArgs),
     /// Manage API keys through the signed admin API.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -63,6 +68,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Export(args) => backup::export(args).await,
+        Command::Import(args) => backup::import(args).await,
         Command::Key(command) => match command {
             KeyCommand::Create(args) => admin::create(args).await,
             KeyCommand::Enable(args) => admin::set_state(args, "enable").await,

@@ -31,6 +31,14 @@ enum Embedded {
 }
 
 impl StoreArgs {
+    /// The chosen store, if it outlives this process: what export and import work on.
+    pub async fn open_persistent(&self, data_dir: &Path) -> Result<Arc<dyn Store>, String> {
+        if self.table.is_none() && self.store == Embedded::Memory {
+            return Err("the memory store lives only inside its server: choose sqlite or a --table".into());
+        }
+        self.open(data_dir).await
+    }
+
     pub async fn open(&self, data_dir: &Path) -> Result<Arc<dyn Store>, String> {
         if let Some(table) = &self.table {
             let store = DynamoStore::connect(self.dynamodb_endpoint.as_deref(), table.as_str()).await;

@@ -1,111 +1,13 @@
 //! Starts the real `keygate` binary on a free port and walks the README's steps over HTTP:
-//! create a key with the CLI, register it, read its details, get a token, refresh it.
+//! create a key with the CLI, register it, read its details, get a token, restart the server,
+//! refresh the token.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
+
+use std::process::Command;
 
 use serde_json::{Value, json};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_keygate");
-
-/// The server process, stopped when the test ends however it ends.
-struct Server {
-    child: Child,
-    url: String,
-    /// What the server printed before it listened (the credential, on first start).
-    printed: Vec<String>,
-    /// Everything it prints afterwards: its JSON logs.
-    logs: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Stops the server and returns every log line it wrote.
-    fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut lines = Vec::new();
-        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(5)) {
-            lines.push(line);
-        }
-        lines
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The store flags of the run: none (the embedded store), or with `KEYGATE_TEST_STORE=dynamodb`
-/// a fresh table on the emulator `scripts/test` started.
-fn store_args() -> Vec<String> {
-    if std::env::var("KEYGATE_TEST_STORE").as_deref() != Ok("dynamodb") {
-        return Vec::new();
-    }
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let endpoint = std::env::var("KEYGATE_TEST_DYNAMODB_ENDPOINT").expect("scripts/test sets the emulator");
-    let table = format!("keygate-e2e-{}-{n}", std::process::id());
-    vec!["--table".into(), table, "--dynamodb-endpoint".into(), endpoint]
-}
-
-fn start(data_dir: &Path) -> Server {
-    let mut child = Command::new(BINARY)
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .args(store_args())
-        .env_remove("KEYGATE_ADMIN_CREDENTIALS")
-        .env_remove("KEYGATE_PEPPER")
-        .env_remove("KEYGATE_SIGNING_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the keygate binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    loop {
-        let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not announce its address: {printed:?}");
-        };
-        if let Some(url) = line.strip_prefix("keygate listening on ") {
-            let url = url.to_owned();
-            return Server { child, url, printed, logs: lines };
-        }
-        printed.push(line);
-    }
-}
-
-fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Value {
-    let output = Command::new(BINARY)
-        .args(["key", "create", "--json", "--url", &server.url, "--data-dir"])
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("the CLI runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the CLI prints JSON")
-}
-
-async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.expect("the server answers");
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
-}
-
+use support::{BINARY, call, cli, json_of, key_command, start};
 #[tokio::test]
 async fn the_readme_walkthrough_works_against_the_real_server() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -145,6 +47,14 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     );
     let token = body["result"]["access_token"].as_str().unwrap().to_owned();
 
+    // Ctrl-C and start again: the key, its quota and the token's family are all still there.
+    let mut logs = server.interrupt();
+    let server = start(data_dir.path());
+    assert!(server.printed.iter().all(|line| !line.contains("secret_key")), "{:?}", server.printed);
+    let url = |path: &str| format!("{}{path}", server.url);
+    let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
+    assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(99)));
+
     let (status, body) = call(http.get(url("/v1/auth/refresh")).bearer_auth(&token)).await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = call(http.get(url("/v1/auth/refresh")).bearer_auth(&token)).await;
@@ -159,7 +69,7 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     assert_eq!(status, 200);
 
     let secret_key = printed.split('"').skip_while(|part| *part != "secret_key").nth(2).unwrap().to_owned();
-    let logs = server.stop();
+    logs.extend(server.stop());
     assert!(logs.len() >= 8, "one line per request at least: {logs:?}");
     assert!(logs.iter().all(|line| serde_json::from_str::<Value>(line).is_ok()), "JSON logs");
     for secret in [key.as_str(), token.as_str(), &key[key.len() - 20..], secret_key.as_str()] {
@@ -199,26 +109,6 @@ async fn the_cli_reports_a_refused_request() {
 
 /// Runs `keygate key <args>` against the server; returns its standard output, or panics with
 /// its error output.
-fn key_command(server: &Server, data_dir: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(BINARY)
-        .arg("key")
-        .args(args)
-        .args(["--url", &server.url, "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("the CLI runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
 #[tokio::test]
 async fn the_cli_runs_every_admin_operation() {
     let data_dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,85 @@
+//! `keygate export` and `keygate import`: every stored item as JSON lines, straight from the store
+//! (never through the API, which does not show hashes). Key values are never stored, so never
+//! exported; the keys keep working wherever the same pepper is configured.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use keygate_core::store::Record;
+
+use crate::data_dir;
+use crate::store_choice::StoreArgs;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write here instead of to standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    from: Source,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Read from here instead of from standard input.
+    #[arg(long, short)]
+    input: Option<PathBuf>,
+    #[command(flatten)]
+    into: Source,
+}
+
+/// The store to read or fill, as `keygate serve` chooses it.
+#[derive(Args)]
+struct Source {
+    /// The data directory whose `keygate.db` to use.
+    #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT)]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+pub async fn export(args: ExportArgs) -> Result<(), String> {
+    let store = args.from.store.open_persistent(&args.from.data_dir).await?;
+    let records = store.export().await.map_err(|e| e.to_string())?;
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut sink = BufWriter::new(sink);
+    for record in &records {
+        serde_json::to_writer(&mut sink, record).map_err(|e| e.to_string())?;
+        sink.write_all(b"\n").map_err(|e| e.to_string())?;
+    }
+    sink.flush().map_err(|e| e.to_string())?;
+    eprintln!("keygate: exported {} records", records.len());
+    Ok(())
+}
+
+pub async fn import(args: ImportArgs) -> Result<(), String> {
+    let source: Box<dyn BufRead> = match &args.input {
+        Some(path) => {
+            Box::new(BufReader::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?))
+        }
+        None => Box::new(std::io::stdin().lock()),
+    };
+    // Every line is read and checked before anything is written: a bad file changes nothing.
+    let mut records = Vec::new();
+    for (index, line) in source.lines().enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", index + 1))?;
+        record.check().map_err(|e| format!("line {}: {e}", index + 1))?;
+        records.push(record);
+    }
+    let store = args.into.store.open_persistent(&args.into.data_dir).await?;
+    let imported = store.import(&records).await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "keygate: imported {} records, kept {} already there (an import never overwrites)",
+        imported.added, imported.kept
+    );
+    Ok(())
+}
