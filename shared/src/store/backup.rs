@@ -10,7 +10,7 @@ use crate::model::{ApiKey, Timestamp};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Record {
-    Key(ApiKey),
+    Key(Box<ApiKey>),
     /// A refreshed token's single-use marker.
     RefreshMarker {
         jti: String,

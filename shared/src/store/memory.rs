@@ -239,7 +239,8 @@ impl Store for MemoryStore {
 
     async fn export(&self) -> Result<Vec<Record>, StoreError> {
         let tables = self.tables();
-        let mut records: Vec<Record> = tables.keys.values().cloned().map(Record::Key).collect();
+        let mut records: Vec<Record> =
+            tables.keys.values().map(|key| Record::Key(Box::new(key.clone()))).collect();
         let markers = tables.refresh_markers.entries.iter();
         records.extend(
             markers.map(|(jti, (at, ()))| Record::RefreshMarker { jti: jti.clone(), lapses_at: *at }),
@@ -266,7 +267,7 @@ impl Store for MemoryStore {
                 Record::Key(key) => match tables.keys.entry(key.api_key_id.clone()) {
                     std::collections::hash_map::Entry::Occupied(_) => false,
                     std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(key.clone());
+                        slot.insert(ApiKey::clone(key));
                         true
                     }
                 },

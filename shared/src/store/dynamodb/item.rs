@@ -222,7 +222,7 @@ pub fn record_from_item(item: &Item) -> Result<Record, StoreError> {
     let (kind, id) = pk.split_once('#').ok_or_else(|| corrupt(PK))?;
     let id = id.to_owned();
     Ok(match kind {
-        "KEY" => Record::Key(key_from_item(item)?),
+        "KEY" => Record::Key(Box::new(key_from_item(item)?)),
         "JTI" => Record::RefreshMarker { jti: id, lapses_at: time(item, LAPSES_AT)? },
         "FAM" => Record::RevokedFamily { family: id, lapses_at: time(item, LAPSES_AT)? },
         "SIG" => Record::ReplayNonce { id, request: text(item, REQUEST)?, lapses_at: time(item, LAPSES_AT)? },

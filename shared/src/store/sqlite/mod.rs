@@ -257,7 +257,7 @@ impl Tx<'_> {
             .map_err(|e| self.fail(e))?;
         let writes = self.lapsing_writes.get() + 1;
         self.lapsing_writes.set(writes);
-        if writes % SWEEP_EVERY == 0 {
+        if writes.is_multiple_of(SWEEP_EVERY) {
             self.connection
                 .execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])
                 .map_err(|e| self.fail(e))?;
