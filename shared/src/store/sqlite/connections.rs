@@ -143,3 +143,51 @@ impl Readers {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    type Answer = oneshot::Receiver<Result<(), WriteError>>;
+
+    /// A job that adds the lapsing row `id`, then ends with `outcome`, or panics when `None`.
+    fn job(id: &'static str, outcome: Option<Result<(), WriteError>>) -> (Job, Answer) {
+        let (caller, answer) = oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            tx.add_lapsing("TEST", id, DateTime::UNIX_EPOCH, None).unwrap();
+            let outcome = outcome.expect("this job panics");
+            Pending::of(outcome, caller)
+        });
+        (job, answer)
+    }
+
+    #[test]
+    fn a_batch_keeps_what_succeeded_and_nothing_of_what_was_refused_or_panicked() {
+        let path = std::env::temp_dir().join(format!("keygate-batch-unit-{}.db", std::process::id()));
+        let mut connection = open(&path).unwrap();
+        super::super::migrate(&mut connection).unwrap();
+
+        let (first, mut first_answer) = job("first", Some(Ok(())));
+        let (refused, mut refused_answer) = job("refused", Some(Err(WriteError::AlreadyExists)));
+        let (panics, mut panics_answer) = job("panics", None);
+        let (last, mut last_answer) = job("last", Some(Ok(())));
+        commit_batch(&mut connection, vec![first, refused, panics, last], &Cell::new(0));
+
+        assert!(matches!(first_answer.try_recv(), Ok(Ok(()))));
+        assert!(matches!(refused_answer.try_recv(), Ok(Err(WriteError::AlreadyExists))));
+        assert!(panics_answer.try_recv().is_err(), "dropped unanswered: the caller hears the store failed");
+        assert!(matches!(last_answer.try_recv(), Ok(Ok(()))));
+        let kept: Vec<String> = {
+            let mut rows = connection.prepare("SELECT id FROM lapsing ORDER BY id").unwrap();
+            rows.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(kept, ["first", "last"]);
+        drop(connection);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
