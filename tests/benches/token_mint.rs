@@ -1,5 +1,5 @@
-//! Token mints per second through the `/v1/auth/token` handler, on the embedded store and on the
-//! DynamoDB emulator (moto, single-threaded: it measures keygate plus one serial emulator, not
+//! Token mints per second through the `/v1/auth/token` handler, on the memory and SQLite stores
+//! and on the DynamoDB emulator (moto, single-threaded: it measures keygate plus one serial emulator, not
 //! DynamoDB). `cargo bench -p keygate-tests --bench token_mint` after `scripts/test` has
 //! installed the emulator.
 
@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use keygate_core::http::router::dispatch;
 use keygate_core::store::{MemoryStore, Store};
 use keygate_tests::dynamodb::{Emulator, store_at};
-use keygate_tests::{Settings, TestApp, get};
+use keygate_tests::{Settings, TestApp, get, sqlite_store};
 
 async fn mints_per_second(store: Arc<dyn Store>, mints: usize, tasks: usize) -> f64 {
     let t = TestApp::with(&Settings::new(), store);
@@ -42,6 +42,8 @@ async fn main() {
     for tasks in [1, 64] {
         let rate = mints_per_second(Arc::new(MemoryStore::new()), 50_000, tasks).await;
         println!("{:<12} {tasks:>6} {:>7} {rate:>12.0}", "memory", 50_000);
+        let rate = mints_per_second(sqlite_store(env!("CARGO_TARGET_TMPDIR")), 20_000, tasks).await;
+        println!("{:<12} {tasks:>6} {:>7} {rate:>12.0}", "sqlite", 20_000);
         let (store, _) = store_at(&emulator.endpoint).await;
         let rate = mints_per_second(Arc::new(store), 2_000, tasks).await;
         println!("{:<12} {tasks:>6} {:>7} {rate:>12.0}", "dynamodb-emu", 2_000);
