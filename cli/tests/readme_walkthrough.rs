@@ -107,8 +107,6 @@ async fn the_cli_reports_a_refused_request() {
     assert!(stderr.contains("400") && stderr.contains("max_total_usage"), "{stderr}");
 }
 
-/// Runs `keygate key <args>` against the server; returns its standard output, or panics with
-/// its error output.
 #[tokio::test]
 async fn the_cli_runs_every_admin_operation() {
     let data_dir = tempfile::tempdir().unwrap();

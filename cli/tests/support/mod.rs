@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -40,6 +40,17 @@ impl Server {
         self.drain_logs()
     }
 
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown code runs, nothing is flushed.
+    pub fn kill(&mut self) -> ExitStatus {
+        assert!(self.child.try_wait().unwrap().is_none(), "the server was still running");
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
     fn drain_logs(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
         while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(5)) {
@@ -69,20 +80,31 @@ pub fn store_args(data_dir: &Path) -> Vec<String> {
     vec!["--table".into(), table, "--dynamodb-endpoint".into(), endpoint]
 }
 
+/// Starts `keygate serve` on a free port over `data_dir`, on the run's store.
 pub fn start(data_dir: &Path) -> Server {
-    let mut child = Command::new(BINARY)
+    start_with(data_dir, &store_args(data_dir))
+}
+
+/// Starts `keygate serve` with these store flags and no `KEYGATE_*` variable from the test's
+/// environment: the data directory and the flags decide everything.
+pub fn start_with(data_dir: &Path, store: &[String]) -> Server {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("KEYGATE_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(data_dir)
-        .args(store_args(data_dir))
-        .env_remove("KEYGATE_ADMIN_CREDENTIALS")
-        .env_remove("KEYGATE_PEPPER")
-        .env_remove("KEYGATE_SIGNING_KEY")
+        .args(store)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the keygate binary starts");
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
+    // Reads to the end: the server logs every request to stdout, and a full pipe would stall it.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
@@ -105,6 +127,7 @@ pub fn start(data_dir: &Path) -> Server {
     }
 }
 
+/// Runs `keygate key create --json <args>` against the server and returns its answer.
 pub fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Value {
     let output = Command::new(BINARY)
         .args(["key", "create", "--json", "--url", &server.url, "--data-dir"])
@@ -121,6 +144,8 @@ pub async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
 }
 
+/// Runs `keygate key <args>` against the server; returns its standard output, or its error
+/// output if it failed.
 pub fn key_command(server: &Server, data_dir: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new(BINARY)
         .arg("key")
