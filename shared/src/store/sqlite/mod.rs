@@ -1,7 +1,9 @@
-//! The durable embedded store: one SQLite file (WAL, `synchronous=FULL`), one immediate
-//! transaction per operation, so each [`Store`] method is atomic and durable when it returns, as
-//! a DynamoDB conditional write is. Keys are kept whole as JSON beside the columns lists need;
-//! markers, revocations and nonces lapse at their time and are swept now and then.
+//! The durable embedded store: one SQLite file (WAL, `synchronous=FULL`). Each write operation is
+//! atomic in a savepoint of its own inside a batch transaction, and returns only once that batch
+//! is committed and on disk, as a DynamoDB conditional write is durable when it answers; batches
+//! are how concurrent writes share one disk flush (see `connections`). Keys are kept whole as
+//! JSON beside the columns lists need; markers, revocations and nonces lapse at their time and
+//! are swept now and then.
 
 mod connections;
 
