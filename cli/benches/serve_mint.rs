@@ -182,5 +182,5 @@ async fn main() {
             }
         }
     }
-    println!("\nsqlite/memory at 32 connections: {:.2} (goal: at least 0.50)", at_32[0] / at_32[1]);
+    println!("\nsqlite/memory at 32 connections: {:.3} (goal: at least 0.50)", at_32[0] / at_32[1]);
 }
