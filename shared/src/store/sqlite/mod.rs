@@ -136,12 +136,26 @@ impl Tx<'_> {
         StoreError::Unavailable(err.to_string())
     }
 
+    /// Runs a statement; each is prepared once per connection, then taken from its cache.
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        let mut statement = self.connection.prepare_cached(sql).map_err(|e| self.fail(e))?;
+        statement.execute(params).map_err(|e| self.fail(e))
+    }
+
+    /// The first row's value, if any.
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        value: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut statement = self.connection.prepare_cached(sql).map_err(|e| self.fail(e))?;
+        statement.query_row(params, value).optional().map_err(|e| self.fail(e))
+    }
+
     fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let item: Option<String> = self
-            .connection
-            .query_row("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))
-            .optional()
-            .map_err(|e| self.fail(e))?;
+        let item: Option<String> =
+            self.query_one("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))?;
         item.map(|json| serde_json::from_str(&json).map_err(|e| self.fail(format!("stored key: {e}"))))
             .transpose()
     }
@@ -155,7 +169,7 @@ impl Tx<'_> {
         let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
         let sql = format!("{verb} INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)");
         let params = params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item];
-        Ok(self.connection.execute(&sql, params).map_err(|e| self.fail(e))? == 1)
+        Ok(self.execute(&sql, params)? == 1)
     }
 
     /// Inserts a lapsing row unless one with its id is there; says whether it did.
@@ -166,13 +180,10 @@ impl Tx<'_> {
         lapses_at: Timestamp,
         request: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let inserted = self
-            .connection
-            .execute(
-                "INSERT OR IGNORE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
-                params![kind, id, lapses_at.timestamp_millis(), request],
-            )
-            .map_err(|e| self.fail(e))?;
+        let inserted = self.execute(
+            "INSERT OR IGNORE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, id, lapses_at.timestamp_millis(), request],
+        )?;
         Ok(inserted == 1)
     }
 
@@ -226,21 +237,18 @@ impl Tx<'_> {
     }
 
     fn delete_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
-        self.connection.execute("DELETE FROM keys WHERE id = ?1", [id.as_str()]).map_err(|e| self.fail(e))?;
+        self.execute("DELETE FROM keys WHERE id = ?1", [id.as_str()])?;
         Ok(())
     }
 
     /// The request of a live lapsing row (`Some(None)` for rows without one), `None` if absent or
     /// lapsed.
     fn live(&self, kind: &str, id: &str, now: Timestamp) -> Result<Option<Option<String>>, StoreError> {
-        self.connection
-            .query_row(
-                "SELECT request FROM lapsing WHERE kind = ?1 AND id = ?2 AND lapses_at > ?3",
-                params![kind, id, now.timestamp_millis()],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|e| self.fail(e))
+        self.query_one(
+            "SELECT request FROM lapsing WHERE kind = ?1 AND id = ?2 AND lapses_at > ?3",
+            params![kind, id, now.timestamp_millis()],
+            |row| row.get(0),
+        )
     }
 
     fn put_lapsing(
@@ -251,18 +259,14 @@ impl Tx<'_> {
         request: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.connection
-            .execute(
-                "INSERT OR REPLACE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
-                params![kind, id, lapses_at.timestamp_millis(), request],
-            )
-            .map_err(|e| self.fail(e))?;
+        self.execute(
+            "INSERT OR REPLACE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, id, lapses_at.timestamp_millis(), request],
+        )?;
         let writes = self.lapsing_writes.get() + 1;
         self.lapsing_writes.set(writes);
         if writes.is_multiple_of(SWEEP_EVERY) {
-            self.connection
-                .execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])
-                .map_err(|e| self.fail(e))?;
+            self.execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])?;
         }
         Ok(())
     }
