@@ -1,6 +1,7 @@
 //! `keygate export` and `keygate import` on the real binary: a stopped server's keys move into a
 //! new data directory (and through a DynamoDB table and back, when the emulator is there) and
-//! keep working there, and the file never holds a key value.
+//! keep working there, and the file never holds a key value. The servers always run on the default
+//! store: the DynamoDB leg is the explicit `--table` import and export.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use support::{BINARY, call, cli, start};
+use support::{BINARY, call, cli, start_with};
 
 /// Runs `keygate <args>`.
 fn keygate(args: &[&str], dir: &Path) -> Output {
@@ -23,7 +24,7 @@ fn succeeded(output: Output) -> String {
 #[tokio::test]
 async fn an_export_imported_elsewhere_keeps_keys_quotas_and_refresh_markers() {
     let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let server = start(old.path());
+    let server = start_with(old.path(), &[]);
     let created = cli(&server, old.path(), &["--scope", "orders:read", "--max-usage", "10"]);
     cli(&server, old.path(), &["--name", "second"]);
     let key = created["api_key"].as_str().unwrap().to_owned();
@@ -58,7 +59,7 @@ async fn an_export_imported_elsewhere_keeps_keys_quotas_and_refresh_markers() {
     let said = succeeded(keygate(&["import", "--input", moved.to_str().unwrap()], new.path()));
     assert!(said.contains("imported 0 records, kept 5"), "importing twice adds nothing: {said}");
 
-    let server = start(new.path());
+    let server = start_with(new.path(), &[]);
     let url = |path: &str| format!("{}{path}", server.url);
     let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
     assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(8)));

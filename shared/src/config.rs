@@ -20,10 +20,29 @@ pub const REFRESH_GRACE_SECONDS: &str = "KEYGATE_REFRESH_GRACE_SECONDS";
 pub const REFRESH_MAX_AGE_SECONDS: &str = "KEYGATE_REFRESH_MAX_AGE_SECONDS";
 pub const DEFAULT_VALIDITY_SECONDS: &str = "KEYGATE_DEFAULT_VALIDITY_SECONDS";
 pub const DEFAULT_MAX_TOTAL_USAGE: &str = "KEYGATE_DEFAULT_MAX_TOTAL_USAGE";
+pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
+pub const DYNAMODB_ENDPOINT: &str = "KEYGATE_DYNAMODB_ENDPOINT";
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
+
+/// The DynamoDB table a Lambda keeps keys in. A Lambda has no other store: an embedded one would
+/// give each instance keys and quotas of its own, so only `keygate serve` and the tests choose one.
+pub struct TableConfig {
+    pub name: String,
+    /// A DynamoDB-compatible endpoint instead of AWS's own.
+    pub endpoint: Option<String>,
+}
+
+impl TableConfig {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let name = lookup(TABLE_NAME).filter(|name| !name.trim().is_empty()).ok_or_else(|| {
+            ConfigError(format!("{TABLE_NAME} is not set: a Lambda keeps its keys in that DynamoDB table"))
+        })?;
+        Ok(Self { name, endpoint: lookup(DYNAMODB_ENDPOINT) })
+    }
+}
 
 /// What a key gets when its creator does not say.
 #[derive(Clone, Copy, Debug)]
@@ -40,10 +59,6 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads every setting through `lookup`, so the local server can fill in what the
     /// environment lacks from its data directory.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -131,6 +146,26 @@ mod tests {
                 _ => None,
             }
         })
+    }
+
+    #[test]
+    fn a_lambda_without_a_table_fails_its_start_naming_the_variable() {
+        let err = TableConfig::from_lookup(|_| None).err().expect("refused").to_string();
+        assert_eq!(
+            err,
+            "configuration: KEYGATE_TABLE_NAME is not set: a Lambda keeps its keys in that DynamoDB table"
+        );
+        assert!(TableConfig::from_lookup(|name| (name == TABLE_NAME).then(|| " ".into())).is_err());
+        let table = TableConfig::from_lookup(|name| match name {
+            TABLE_NAME => Some("keygate".into()),
+            DYNAMODB_ENDPOINT => Some("http://127.0.0.1:8000".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (table.name.as_str(), table.endpoint.as_deref()),
+            ("keygate", Some("http://127.0.0.1:8000"))
+        );
     }
 
     #[test]

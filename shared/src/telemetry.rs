@@ -5,6 +5,10 @@
 //! deny-list, because libraries log raw requests at debug and trace (the SDK's request signer
 //! logs its canonical request, session token included), and a new dependency must not be able
 //! to leak by default.
+//!
+//! `RUST_LOG` chooses the level when it is set. Otherwise a Lambda's application log level does
+//! (`AWS_LAMBDA_LOG_LEVEL`, which Lambda sets from the function's `LoggingConfig`), so the level
+//! chosen in the template is the one the code logs at; anywhere else the level is info.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
@@ -15,6 +19,9 @@ use tracing_subscriber::{Layer, fmt};
 
 /// The crates whose debug and trace events may be logged.
 const VERBOSE_TARGETS: &[&str] = &["keygate_core", "keygate"];
+
+/// The application log level Lambda passes to the runtime: TRACE, DEBUG, INFO, WARN, ERROR or FATAL.
+const LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 
 /// Whether an event or span may be logged at its level: info and above from anyone, anything
 /// more verbose only from an allowed crate.
@@ -28,8 +35,23 @@ fn is_allowed_target(target: &str) -> bool {
     })
 }
 
+/// The level directive for a Lambda application log level: `tracing` has no fatal, so FATAL is
+/// error, and anything unknown (or no level at all) is info. Other crates never go below info
+/// whatever the level ([`may_log`]).
+fn lambda_level_directive(level: Option<&str>) -> &'static str {
+    match level.map(|level| level.trim().to_ascii_uppercase()).as_deref() {
+        Some("TRACE") => "trace",
+        Some("DEBUG") => "debug",
+        Some("WARN") => "warn",
+        Some("ERROR" | "FATAL") => "error",
+        _ => "info",
+    }
+}
+
 pub fn init_json_logs() {
-    let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(lambda_level_directive(std::env::var(LAMBDA_LOG_LEVEL).ok().as_deref()))
+    });
     let logs = fmt::layer()
         .json()
         .with_current_span(true)
@@ -58,6 +80,26 @@ mod tests {
             ("lambda_http", false),
         ] {
             assert_eq!(is_allowed_target(target), allowed, "{target}");
+        }
+    }
+
+    #[test]
+    fn the_lambda_application_log_level_becomes_the_level_directive() {
+        for (level, directive) in [
+            (Some("TRACE"), "trace"),
+            (Some("DEBUG"), "debug"),
+            (Some("INFO"), "info"),
+            (Some("WARN"), "warn"),
+            (Some("ERROR"), "error"),
+            (Some("FATAL"), "error"),
+            (Some("debug"), "debug"),
+            (Some(" Warn "), "warn"),
+            (Some("VERBOSE"), "info"),
+            (Some(""), "info"),
+            (None, "info"),
+        ] {
+            assert_eq!(lambda_level_directive(level), directive, "{level:?}");
+            assert!(directive.parse::<EnvFilter>().is_ok(), "{directive}");
         }
     }
 }

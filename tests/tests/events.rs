@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use chrono::TimeDelta;
-use keygate_core::http::{authorizer, client_api, spaceone};
+use keygate_core::http::{authorizer, client_api, router, spaceone};
 use keygate_tests::*;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde_json::{Value, json};
@@ -50,6 +50,43 @@ async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
         (429, client_error("This token is not authenticated.", "invalid_token"))
     );
     assert_eq!(status(client_api::jwks(app, lambda_request(&read("jwks"))).await).0, 200);
+}
+
+#[test]
+fn the_health_and_catch_all_events_get_their_answers() {
+    assert_eq!(status_and_json(&client_api::health()), (200, json!({ "status": "ok" })));
+    let request = lambda_request(&read("not-found"));
+    assert_eq!(
+        status_and_json(&router::unmatched(&request)),
+        (405, client_error("Method not allowed", "method_not_allowed"))
+    );
+}
+
+/// `$default` answers what no route takes exactly as the local server does, on every surface.
+#[tokio::test]
+async fn the_catch_all_answers_as_the_local_server_on_every_surface() {
+    let t = TestApp::new().await;
+    let event: Value = serde_json::from_str(&read("not-found")).unwrap();
+    let cases = [
+        ("GET", "/v1/nothing", 404),
+        ("POST", "/v1/auth/token", 405),
+        ("GET", "/identity/v1/nothing", 404),
+        ("DELETE", "/identity/v1/api-keys", 405),
+        ("GET", "/api/v1/nothing/at/all", 404),
+        ("POST", "/api/v1/api-keys/api-key-0123456789ab", 405),
+        ("GET", "/", 404),
+    ];
+    for (method, path, expected) in cases {
+        let mut event = event.clone();
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        let text = event.to_string();
+        let caught = status_and_json(&router::unmatched(&lambda_request(&text)));
+        let served = status_and_json(&router::dispatch(&t.app, lambda_request(&text)).await);
+        assert_eq!(caught.0, expected, "{method} {path}: {}", caught.1);
+        assert_eq!(caught, served, "{method} {path}");
+    }
 }
 
 #[tokio::test]
@@ -105,7 +142,7 @@ async fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
     t.clock.advance(TimeDelta::minutes(6));
     let response = authorizer::authorize(&t.app, &event);
     assert!(!response.is_authorized);
-    assert_eq!(response.context, Value::Null);
+    assert_eq!(serde_json::to_value(&response).unwrap(), json!({ "isAuthorized": false, "context": {} }));
 
     let mut tampered = event.clone();
     tampered.raw_path = Some("/identity/v1/api-keys/stat".into());

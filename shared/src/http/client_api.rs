@@ -64,7 +64,7 @@ pub async fn jwks(app: &Keygate, _request: Request) -> Response<Body> {
 }
 
 /// `GET /health`
-pub async fn health(_app: &Keygate, _request: Request) -> Response<Body> {
+pub fn health() -> Response<Body> {
     json_response(200, &json!({ "status": "ok" }))
 }
 

@@ -48,7 +48,7 @@ impl Route {
 
     async fn handle(self, app: &Keygate, request: Request) -> Response<Body> {
         match self {
-            Route::Health => client_api::health(app, request).await,
+            Route::Health => client_api::health(),
             Route::Regist => client_api::regist(app, request).await,
             Route::Detail => client_api::detail(app, request).await,
             Route::Token => client_api::token(app, request).await,
@@ -102,6 +102,19 @@ pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
         Ok((route, request)) => route.handle(app, request).await,
         Err(err) => surface.error_response(&err),
     }
+}
+
+/// What no route takes, answered as the local server answers it: 405 for a known path with
+/// another method, else 404, in the path's envelope. API Gateway's `$default` route sends its
+/// requests here, so a deployment and the local server agree.
+pub fn unmatched(request: &Request) -> Response<Body> {
+    let path = request.uri().path();
+    let err = match find(request.method(), path) {
+        Err(err) => err,
+        // Only a route API Gateway lacks lands here with a path of ours: nothing serves it.
+        Ok(_) => Error::NoSuchRoute,
+    };
+    Surface::of(path).error_response(&err)
 }
 
 /// The answer to a request the server could not read (`BodyTooLarge`, `BodyTooSlow`) in the

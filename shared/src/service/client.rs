@@ -7,6 +7,11 @@ use crate::model::{ApiKey, ApiKeyId, Timestamp};
 use crate::store::{RefreshMarker, WriteError};
 use crate::tokens::{IssuedToken, TokenError, TokenSubject};
 
+/// The message logged (at warn, with the key's id and nothing secret) when a reused refresh token
+/// revokes its family. The template's `RefreshReuseMetricFilter` counts log lines with exactly
+/// this message, and its alarm fires on them: change both together.
+pub const FAMILY_REVOKED_MESSAGE: &str = "refresh token reused; family revoked";
+
 impl Keygate {
     pub async fn register(&self, key_value: &str) -> Result<ApiKey, Error> {
         let (id, secret) = self.parse_key(key_value)?;
@@ -63,7 +68,7 @@ impl Keygate {
                 // refreshed for one grace after that: the revocation need not outlive them.
                 let until = now + self.tokens.ttl() + grace;
                 self.store.revoke_family(&claims.fam, until, now).await?;
-                tracing::warn!(api_key_id = %id, "refresh token reused; family revoked");
+                tracing::warn!(api_key_id = %id, "{FAMILY_REVOKED_MESSAGE}");
                 Err(Error::TokenReused)
             }
             Err(WriteError::FamilyRevoked) => Err(Error::TokenReused),
@@ -74,4 +79,21 @@ impl Keygate {
 
 fn timestamp_from_seconds(seconds: i64) -> Timestamp {
     Timestamp::from_timestamp(seconds, 0).unwrap_or(Timestamp::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use yaml_rust2::YamlLoader;
+
+    use super::FAMILY_REVOKED_MESSAGE;
+
+    #[test]
+    fn the_templates_refresh_reuse_metric_filter_matches_the_logged_message() {
+        let template = YamlLoader::load_from_str(include_str!("../../../template.yaml")).expect("YAML");
+        let filter = &template[0]["Resources"]["RefreshReuseMetricFilter"]["Properties"];
+        // The JSON log line carries the message under `fields` (telemetry's JSON layer).
+        let pattern = format!("{{ $.fields.message = \"{FAMILY_REVOKED_MESSAGE}\" }}");
+        assert_eq!(filter["FilterPattern"].as_str(), Some(pattern.as_str()));
+        assert_eq!(filter["LogGroupName"].as_str(), Some("AuthRefreshFunctionLogGroup"), "!Ref");
+    }
 }

@@ -13,12 +13,12 @@ use jsonwebtoken::jwk::JwkSet;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
-use crate::config::{Config, ConfigError, KeyDefaults};
+use crate::config::{Config, ConfigError, KeyDefaults, TableConfig};
 use crate::error::Error;
 use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
 use crate::signature::Credentials;
-use crate::store::{Store, WriteError};
+use crate::store::{DynamoStore, Store, WriteError};
 use crate::tokens::TokenService;
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -33,10 +33,14 @@ pub struct Keygate {
 }
 
 impl Keygate {
-    /// The service as a Lambda or the local server builds it at start: configuration from the
-    /// environment, and the store it names.
+    /// The service as a Lambda builds it at start: configuration from the environment, and the
+    /// DynamoDB table it names (required; see [`TableConfig`]).
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self::new(Config::from_env()?, crate::store::from_env().await))
+        let lookup = |name: &str| std::env::var(name).ok();
+        let table = TableConfig::from_lookup(lookup)?;
+        let config = Config::from_lookup(lookup)?;
+        let store = DynamoStore::connect(table.endpoint.as_deref(), table.name).await;
+        Ok(Self::new(config, Arc::new(store)))
     }
 
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {

@@ -7,8 +7,6 @@ pub mod dynamodb;
 mod memory;
 mod sqlite;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 pub use backup::{Imported, Record};
@@ -18,21 +16,6 @@ pub use sqlite::SqliteStore;
 
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp, ValueRef};
 use crate::replay::ReplayNonce;
-
-pub const TABLE_NAME: &str = "KEYGATE_TABLE_NAME";
-pub const DYNAMODB_ENDPOINT: &str = "KEYGATE_DYNAMODB_ENDPOINT";
-
-/// The store the environment names: the DynamoDB table `KEYGATE_TABLE_NAME` (at
-/// `KEYGATE_DYNAMODB_ENDPOINT` if set), else the embedded store.
-pub async fn from_env() -> Arc<dyn Store> {
-    match std::env::var(TABLE_NAME) {
-        Ok(table) => {
-            let endpoint = std::env::var(DYNAMODB_ENDPOINT).ok();
-            Arc::new(DynamoStore::connect(endpoint.as_deref(), table).await)
-        }
-        Err(_) => Arc::new(MemoryStore::new()),
-    }
-}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
