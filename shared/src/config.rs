@@ -27,6 +27,12 @@ pub const DYNAMODB_ENDPOINT: &str = "KEYGATE_DYNAMODB_ENDPOINT";
 #[error("configuration: {0}")]
 pub struct ConfigError(String);
 
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 /// The DynamoDB table a Lambda keeps keys in. A Lambda has no other store: an embedded one would
 /// give each instance keys and quotas of its own, so only `keygate serve` and the tests choose one.
 pub struct TableConfig {
@@ -44,6 +50,19 @@ impl TableConfig {
     }
 }
 
+/// The admin credentials of `KEYGATE_ADMIN_CREDENTIALS`'s JSON list.
+pub fn admin_credentials(json: &str) -> Result<Credentials, ConfigError> {
+    // serde's message may quote the value, which holds secrets: give only where it failed.
+    let list = serde_json::from_str(json).map_err(|e| {
+        ConfigError(format!(
+            "{ADMIN_CREDENTIALS} is not a credential list (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Credentials::new(list).map_err(|e| ConfigError(format!("{ADMIN_CREDENTIALS}: {e}")))
+}
+
 /// What a key gets when its creator does not say.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyDefaults {
@@ -51,9 +70,43 @@ pub struct KeyDefaults {
     pub max_total_usage: u32,
 }
 
+/// The secrets a function is built with. Each Lambda names those its route uses, and reads no
+/// other: its environment and its policy name only those (see `template.yaml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uses {
+    /// Hashes key values: routes that take a key or make one.
+    pub pepper: bool,
+    /// Signs tokens and publishes their public keys.
+    pub signing_key: bool,
+}
+
+impl Uses {
+    /// The local server and the tests: every route in one process.
+    pub const EVERYTHING: Uses = Uses { pepper: true, signing_key: true };
+    pub const PEPPER: Uses = Uses { pepper: true, signing_key: false };
+    pub const PEPPER_AND_SIGNING_KEY: Uses = Uses { pepper: true, signing_key: true };
+    pub const SIGNING_KEY: Uses = Uses { pepper: false, signing_key: true };
+    /// Admin routes that only read or change stored keys.
+    pub const NO_SECRET: Uses = Uses { pepper: false, signing_key: false };
+
+    /// The settings that hold those secrets.
+    pub fn secrets(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.pepper {
+            names.push(PEPPER);
+        }
+        if self.signing_key {
+            names.extend([SIGNING_KEY, SIGNING_KEY_PREVIOUS]);
+        }
+        names
+    }
+}
+
 pub struct Config {
-    pub pepper: Pepper,
-    pub tokens: TokenService,
+    /// `None` unless [`Uses::pepper`].
+    pub pepper: Option<Pepper>,
+    /// `None` unless [`Uses::signing_key`].
+    pub tokens: Option<TokenService>,
     pub credentials: Credentials,
     pub key_defaults: KeyDefaults,
 }
@@ -62,6 +115,11 @@ impl Config {
     /// Reads every setting through `lookup`, so the local server can fill in what the
     /// environment lacks from its data directory.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::for_uses(lookup, Uses::EVERYTHING)
+    }
+
+    /// Reads the settings and the secrets `uses` names; a secret it does not name is never read.
+    pub fn for_uses(lookup: impl Fn(&str) -> Option<String>, uses: Uses) -> Result<Self, ConfigError> {
         let required = |name: &str| lookup(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
         let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
             lookup(name).map_or(Ok(default), |v| {
@@ -69,18 +127,14 @@ impl Config {
             })
         };
 
-        let pepper = Pepper::new(required(PEPPER)?.into_bytes())
-            .ok_or_else(|| ConfigError(format!("{PEPPER} needs at least {} bytes", Pepper::MIN_LEN)))?;
+        let pepper =
+            match uses.pepper {
+                true => Some(Pepper::new(required(PEPPER)?.into_bytes()).ok_or_else(|| {
+                    ConfigError(format!("{PEPPER} needs at least {} bytes", Pepper::MIN_LEN))
+                })?),
+                false => None,
+            };
 
-        let algorithm_name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
-        let algorithm = SigningAlgorithm::parse(&algorithm_name)
-            .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA or ES256")))?;
-        let keys = SigningKeys::from_pems(
-            algorithm,
-            &required(SIGNING_KEY)?,
-            lookup(SIGNING_KEY_PREVIOUS).as_deref(),
-        )
-        .map_err(ConfigError)?;
         let seconds = |name: &str, default: u64| -> Result<TimeDelta, ConfigError> {
             let value = number(name, default)?;
             i64::try_from(value)
@@ -94,25 +148,23 @@ impl Config {
             refresh_grace: seconds(REFRESH_GRACE_SECONDS, 600)?,
             refresh_max_age: seconds(REFRESH_MAX_AGE_SECONDS, 24 * 3600)?,
         };
-        let tokens = TokenService::new(
-            keys,
-            lookup(ISSUER).unwrap_or_else(|| "keygate".into()),
-            lookup(AUDIENCE).unwrap_or_else(|| "keygate".into()),
-            lifetimes,
-        );
+        let tokens = match uses.signing_key {
+            true => {
+                let algorithm_name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
+                let algorithm = SigningAlgorithm::parse(&algorithm_name)
+                    .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA or ES256")))?;
+                let previous = lookup(SIGNING_KEY_PREVIOUS);
+                let keys = SigningKeys::from_pems(algorithm, &required(SIGNING_KEY)?, previous.as_deref())
+                    .map_err(ConfigError)?;
+                let issuer = lookup(ISSUER).unwrap_or_else(|| "keygate".into());
+                let audience = lookup(AUDIENCE).unwrap_or_else(|| "keygate".into());
+                Some(TokenService::new(keys, issuer, audience, lifetimes))
+            }
+            false => None,
+        };
 
         let credentials = match lookup(ADMIN_CREDENTIALS) {
-            // serde's message may quote the value, which holds secrets: give only where it failed.
-            Some(json) => {
-                let list = serde_json::from_str(&json).map_err(|e| {
-                    ConfigError(format!(
-                        "{ADMIN_CREDENTIALS} is not a credential list (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    ))
-                })?;
-                Credentials::new(list).map_err(|e| ConfigError(format!("{ADMIN_CREDENTIALS}: {e}")))?
-            }
+            Some(json) => admin_credentials(&json)?,
             None => Credentials::default(),
         };
 
@@ -174,10 +226,43 @@ mod tests {
         assert_eq!(config.key_defaults.max_total_usage, 10_000);
         assert_eq!(config.key_defaults.validity_seconds, 365 * 24 * 3600);
         assert!(config.credentials.is_empty());
-        assert_eq!(
-            (config.tokens.ttl().num_seconds(), config.tokens.refresh_grace().num_seconds()),
-            (300, 600)
-        );
+        let tokens = config.tokens.expect("built with the signing key");
+        assert_eq!((tokens.ttl().num_seconds(), tokens.refresh_grace().num_seconds()), (300, 600));
+    }
+
+    /// A function reads only the secrets it uses: a setting it does not use is never looked up,
+    /// so neither its environment nor its policy needs to name it.
+    #[test]
+    fn a_function_reads_only_the_secrets_it_uses() {
+        let pem = SigningAlgorithm::EdDsa.generate_pem();
+        let cases = [
+            (Uses::NO_SECRET, vec![]),
+            (Uses::PEPPER, vec![PEPPER]),
+            (Uses::SIGNING_KEY, vec![SIGNING_KEY, SIGNING_KEY_PREVIOUS]),
+            (Uses::PEPPER_AND_SIGNING_KEY, vec![PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS]),
+        ];
+        for (uses, expected) in cases {
+            let asked = std::cell::RefCell::new(Vec::new());
+            let config = Config::for_uses(
+                |name| {
+                    asked.borrow_mut().push(name.to_owned());
+                    match name {
+                        PEPPER => Some("a-pepper-of-enough-bytes".into()),
+                        SIGNING_KEY => Some(pem.clone()),
+                        _ => None,
+                    }
+                },
+                uses,
+            )
+            .unwrap();
+            let secrets = [PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS];
+            let mut asked_secrets: Vec<String> =
+                asked.take().into_iter().filter(|name| secrets.contains(&name.as_str())).collect();
+            asked_secrets.sort();
+            assert_eq!(asked_secrets, expected, "{uses:?}");
+            assert_eq!(uses.secrets(), expected, "{uses:?}");
+            assert_eq!((config.pepper.is_some(), config.tokens.is_some()), (uses.pepper, uses.signing_key));
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod model;
 pub mod query;
 pub mod replay;
+pub mod secrets;
 pub mod service;
 pub mod signature;
 pub mod store;

@@ -135,17 +135,17 @@ async fn the_authorizer_event_is_authorized_only_inside_its_time_window() {
         serde_json::from_str(&read("admin-authorizer")).unwrap();
     // The event was signed at 1795589040000 ms; the test clock starts at START_MILLIS.
     t.clock.advance(TimeDelta::milliseconds(1_795_589_040_000 - START_MILLIS));
-    let response = authorizer::authorize(&t.app, &event);
+    let response = authorizer::authorize(t.app.credentials(), t.app.now(), &event);
     assert!(response.is_authorized);
     assert_eq!(response.context, json!({ "domain_id": "local", "access_key": "AKEXAMPLE0000000000" }));
 
     t.clock.advance(TimeDelta::minutes(6));
-    let response = authorizer::authorize(&t.app, &event);
+    let response = authorizer::authorize(t.app.credentials(), t.app.now(), &event);
     assert!(!response.is_authorized);
     assert_eq!(serde_json::to_value(&response).unwrap(), json!({ "isAuthorized": false, "context": {} }));
 
     let mut tampered = event.clone();
     tampered.raw_path = Some("/identity/v1/api-keys/stat".into());
     t.clock.advance(TimeDelta::minutes(-6));
-    assert!(!authorizer::authorize(&t.app, &tampered).is_authorized);
+    assert!(!authorizer::authorize(t.app.credentials(), t.app.now(), &tampered).is_authorized);
 }

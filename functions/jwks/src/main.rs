@@ -1,10 +1,11 @@
 //! `GET /.well-known/jwks.json`: the public keys that verify access tokens.
+use keygate_core::config::Uses;
 use keygate_core::http::client_api;
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     keygate_core::telemetry::init_json_logs();
-    let app = keygate_core::Keygate::from_env().await?;
+    let app = keygate_core::Keygate::from_env(Uses::SIGNING_KEY).await?;
     run(service_fn(|request: Request| async { Ok::<_, Error>(client_api::jwks(&app, request).await) })).await
 }

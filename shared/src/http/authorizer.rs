@@ -12,10 +12,24 @@ use lambda_http::aws_lambda_events::apigw::{
 use serde_json::{Map, Value};
 
 use super::{authorizer_context, path_and_query};
-use crate::Keygate;
+use crate::config::{self, ADMIN_CREDENTIALS, ConfigError};
+use crate::model::Timestamp;
+use crate::secrets;
+use crate::signature::Credentials;
+
+/// The admin credentials, the one secret the authorizer holds: from the secret
+/// `KEYGATE_ADMIN_CREDENTIALS_SECRET_ARN` names, or the variable itself. Required.
+pub async fn credentials_from_env() -> Result<Credentials, ConfigError> {
+    let lookup = secrets::lookup_from_env(&[ADMIN_CREDENTIALS]).await?;
+    let json = lookup(ADMIN_CREDENTIALS).ok_or_else(|| {
+        ConfigError::new(format!("{ADMIN_CREDENTIALS} (or {ADMIN_CREDENTIALS}_SECRET_ARN) is not set"))
+    })?;
+    config::admin_credentials(&json)
+}
 
 pub fn authorize(
-    app: &Keygate,
+    credentials: &Credentials,
+    now: Timestamp,
     event: &ApiGatewayV2CustomAuthorizerV2Request,
 ) -> ApiGatewayV2CustomAuthorizerSimpleResponse<Value> {
     let path_and_query =
@@ -23,7 +37,7 @@ pub fn authorize(
     let method = event.request_context.http.method.as_str();
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     response.context = Value::Object(Map::new());
-    match app.credentials().verify(method, &path_and_query, &event.headers, app.now()) {
+    match credentials.verify(method, &path_and_query, &event.headers, now) {
         Ok(caller) => {
             response.is_authorized = true;
             response.context = Value::Object(authorizer_context(&caller).into_iter().collect());
@@ -35,32 +49,20 @@ pub fn authorize(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
-    use crate::config::{ADMIN_CREDENTIALS, Config, PEPPER, SIGNING_KEY};
-    use crate::store::MemoryStore;
-    use crate::tokens::SigningAlgorithm;
 
     #[test]
     fn a_refusal_carries_an_empty_context() {
-        let pem = SigningAlgorithm::EdDsa.generate_pem();
-        let config = Config::from_lookup(|name| match name {
-            PEPPER => Some("a-pepper-of-enough-bytes".into()),
-            SIGNING_KEY => Some(pem.clone()),
-            ADMIN_CREDENTIALS => Some(
-                json!([{ "access_key": "AK-test", "secret_key": "a-secret-of-enough-bytes", "domain_id": "d" }])
-                    .to_string(),
-            ),
-            _ => None,
-        })
-        .expect("configuration");
-        let app = Keygate::new(config, Arc::new(MemoryStore::new()));
+        let credentials = config::admin_credentials(
+            &json!([{ "access_key": "AK-test", "secret_key": "a-secret-of-enough-bytes", "domain_id": "d" }])
+                .to_string(),
+        )
+        .expect("credentials");
         let mut unsigned = ApiGatewayV2CustomAuthorizerV2Request::default();
         unsigned.raw_path = Some("/identity/v1/api-keys".into());
-        let response = authorize(&app, &unsigned);
+        let response = authorize(&credentials, crate::model::now(), &unsigned);
         assert_eq!(serde_json::to_value(&response).unwrap(), json!({ "isAuthorized": false, "context": {} }));
     }
 }

@@ -58,7 +58,11 @@ pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
 
 /// `GET /.well-known/jwks.json`
 pub async fn jwks(app: &Keygate, _request: Request) -> Response<Body> {
-    let mut response = json_response(200, &json!(app.jwks()));
+    let jwks = match app.jwks() {
+        Ok(jwks) => jwks,
+        Err(err) => return error_response(&err),
+    };
+    let mut response = json_response(200, &json!(jwks));
     response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("valid"));
     response
 }

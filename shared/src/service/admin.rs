@@ -122,11 +122,12 @@ impl Keygate {
             now,
         )?;
 
+        let pepper = self.pepper()?;
         let primary = KeyValue::generate(&id);
         let secondary = KeyValue::generate(&id);
         let key = ApiKey {
-            primary: StoredSecret::first(self.pepper.hash(&primary), primary.last4()),
-            secondary: StoredSecret::first(self.pepper.hash(&secondary), secondary.last4()),
+            primary: StoredSecret::first(pepper.hash(&primary), primary.last4()),
+            secondary: StoredSecret::first(pepper.hash(&secondary), secondary.last4()),
             api_key_id: id,
             domain_id: caller.domain_id.clone(),
             user_id,
@@ -242,8 +243,8 @@ impl Keygate {
         let value = KeyValue::generate(&id);
         let mut change = KeyChange::by(&caller.access_key, self.now());
         match slot {
-            KeySlot::Primary => change.primary = Some(self.new_secret(&value)),
-            KeySlot::Secondary => change.secondary = Some(self.new_secret(&value)),
+            KeySlot::Primary => change.primary = Some(self.new_secret(&value)?),
+            KeySlot::Secondary => change.secondary = Some(self.new_secret(&value)?),
         }
         Ok((self.change(caller, target, &change, nonce).await?, value))
     }
@@ -274,8 +275,8 @@ impl Keygate {
     }
 
     /// What the store keeps of a value that replaces a slot's.
-    fn new_secret(&self, value: &KeyValue) -> NewSecret {
-        NewSecret { hash: self.pepper.hash(value), last4: value.last4() }
+    fn new_secret(&self, value: &KeyValue) -> Result<NewSecret, Error> {
+        Ok(NewSecret { hash: self.pepper()?.hash(value), last4: value.last4() })
     }
 }
 

@@ -41,20 +41,20 @@ impl Keygate {
             .ok_or_else(|| Error::Internal("minted with a value the key does not hold".into()))?;
         let subject = TokenSubject::of_key(&key, bought_with, now)
             .ok_or_else(|| Error::Internal("minted for an unregistered key".into()))?;
-        self.tokens.mint(&subject, None, now).map_err(Error::Internal)
+        self.tokens()?.mint(&subject, None, now).map_err(Error::Internal)
     }
 
     /// Exchanges a token for a new one of the same family. A second refresh of one token is
     /// taken as theft (RFC 9700, refresh token reuse): the whole family is revoked.
     pub async fn refresh(&self, bearer: &str) -> Result<IssuedToken, Error> {
         let now = self.now();
-        let claims = self.tokens.verify_for_refresh(bearer, now).map_err(|err| match err {
+        let claims = self.tokens()?.verify_for_refresh(bearer, now).map_err(|err| match err {
             TokenError::Malformed => Error::InvalidArgument("bearer token is not a JWT".into()),
             TokenError::Rejected => Error::InvalidToken,
         })?;
         let id = ApiKeyId::parse(&claims.sub).ok_or(Error::InvalidToken)?;
         let subject = TokenSubject::of_claims(&claims).ok_or(Error::InvalidToken)?;
-        let grace = self.tokens.refresh_grace();
+        let grace = self.tokens()?.refresh_grace();
         let marker = RefreshMarker {
             jti: claims.jti.clone(),
             family: claims.fam.clone(),
@@ -62,11 +62,11 @@ impl Keygate {
             expires_at: timestamp_from_seconds(claims.exp) + grace,
         };
         match self.store.consume_for_refresh(&id, &marker, now).await {
-            Ok(()) => self.tokens.mint(&subject, Some(&claims.fam), now).map_err(Error::Internal),
+            Ok(()) => self.tokens()?.mint(&subject, Some(&claims.fam), now).map_err(Error::Internal),
             Err(WriteError::TokenReused) => {
                 // Every token of the family expires within one lifetime from now, and can be
                 // refreshed for one grace after that: the revocation need not outlive them.
-                let until = now + self.tokens.ttl() + grace;
+                let until = now + self.tokens()?.ttl() + grace;
                 self.store.revoke_family(&claims.fam, until, now).await?;
                 tracing::warn!(api_key_id = %id, "{FAMILY_REVOKED_MESSAGE}");
                 Err(Error::TokenReused)

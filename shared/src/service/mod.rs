@@ -13,10 +13,11 @@ use jsonwebtoken::jwk::JwkSet;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
-use crate::config::{Config, ConfigError, KeyDefaults, TableConfig};
+use crate::config::{Config, ConfigError, KeyDefaults, TableConfig, Uses};
 use crate::error::Error;
 use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
+use crate::secrets;
 use crate::signature::Credentials;
 use crate::store::{DynamoStore, Store, WriteError};
 use crate::tokens::TokenService;
@@ -25,20 +26,21 @@ type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 pub struct Keygate {
     store: Arc<dyn Store>,
-    pepper: Pepper,
-    tokens: TokenService,
+    pepper: Option<Pepper>,
+    tokens: Option<TokenService>,
     credentials: Credentials,
     key_defaults: KeyDefaults,
     clock: Clock,
 }
 
 impl Keygate {
-    /// The service as a Lambda builds it at start: configuration from the environment, and the
-    /// DynamoDB table it names (required; see [`TableConfig`]).
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let lookup = |name: &str| std::env::var(name).ok();
-        let table = TableConfig::from_lookup(lookup)?;
-        let config = Config::from_lookup(lookup)?;
+    /// The service as a Lambda builds it at start: configuration from the environment, the
+    /// secrets `uses` names from Secrets Manager, and the DynamoDB table (required; see
+    /// [`TableConfig`]).
+    pub async fn from_env(uses: Uses) -> Result<Self, ConfigError> {
+        let table = TableConfig::from_lookup(|name| std::env::var(name).ok())?;
+        let lookup = secrets::lookup_from_env(&uses.secrets()).await?;
+        let config = Config::for_uses(lookup, uses)?;
         let store = DynamoStore::connect(table.endpoint.as_deref(), table.name).await;
         Ok(Self::new(config, Arc::new(store)))
     }
@@ -68,14 +70,27 @@ impl Keygate {
         &self.credentials
     }
 
-    pub fn jwks(&self) -> &JwkSet {
-        self.tokens.jwks()
+    pub fn jwks(&self) -> Result<&JwkSet, Error> {
+        Ok(self.tokens()?.jwks())
+    }
+
+    /// The pepper, which a function built without it (see [`Uses`]) cannot serve a route with.
+    fn pepper(&self) -> Result<&Pepper, Error> {
+        self.pepper
+            .as_ref()
+            .ok_or_else(|| Error::Internal("this function was built without the pepper".into()))
+    }
+
+    fn tokens(&self) -> Result<&TokenService, Error> {
+        self.tokens
+            .as_ref()
+            .ok_or_else(|| Error::Internal("this function was built without the signing key".into()))
     }
 
     /// A value that is not a well-formed key is unknown, and costs no store call.
     fn parse_key(&self, value: &str) -> Result<(ApiKeyId, SecretHash), Error> {
         let value = KeyValue::parse(value).ok_or(Error::NotFound)?;
-        Ok((value.api_key_id(), self.pepper.hash(&value)))
+        Ok((value.api_key_id(), self.pepper()?.hash(&value)))
     }
 
     /// Turns a failed conditional write into the precise error, from the key as it was.

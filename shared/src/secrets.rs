@@ -1,0 +1,88 @@
+//! Secrets a Lambda reads once, at start, from AWS Secrets Manager. Its environment names each
+//! secret by ARN (`KEYGATE_PEPPER_SECRET_ARN` for `KEYGATE_PEPPER`, ...), never by value: whoever
+//! can read a function's configuration reads no secret, and a new value needs new instances, not
+//! a redeploy. A setting given by value instead (`sam local invoke`, a test) is used as it is.
+
+use std::collections::HashMap;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+
+use crate::config::{ConfigError, SIGNING_KEY, SIGNING_KEY_PREVIOUS};
+
+/// The version a rotation leaves behind (`put-secret-value` moves the label itself).
+const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
+
+/// The variable that names a setting's secret: `KEYGATE_PEPPER` → `KEYGATE_PEPPER_SECRET_ARN`.
+pub fn arn_variable(setting: &str) -> String {
+    format!("{setting}_SECRET_ARN")
+}
+
+/// A lookup over the environment in which each of `settings` whose ARN variable is set reads as
+/// its secret. Builds a Secrets Manager client only if some secret is to be read.
+pub async fn lookup_from_env(
+    settings: &[&str],
+) -> Result<impl Fn(&str) -> Option<String> + use<>, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let wanted: Vec<(&str, String)> =
+        settings.iter().filter_map(|setting| Some((*setting, env(&arn_variable(setting))?))).collect();
+    let fetched = match wanted.is_empty() {
+        true => HashMap::new(),
+        false => {
+            read(&Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await), &wanted).await?
+        }
+    };
+    Ok(move |name: &str| fetched.get(name).cloned().or_else(|| env(name)))
+}
+
+/// Reads each setting's secret (its current version). The signing key's secret also gives its
+/// previous version, if it has one, as `KEYGATE_SIGNING_KEY_PREVIOUS`: tokens signed before a
+/// rotation keep verifying until they expire.
+pub async fn read(
+    client: &Client,
+    wanted: &[(&str, String)],
+) -> Result<HashMap<String, String>, ConfigError> {
+    let mut values = HashMap::new();
+    for (setting, arn) in wanted {
+        let current = version(client, setting, arn, None).await?;
+        let current =
+            current.ok_or_else(|| ConfigError::new(format!("{setting}: the secret {arn} is empty")))?;
+        values.insert((*setting).to_owned(), current);
+        let previous_named = wanted.iter().any(|(other, _)| *other == SIGNING_KEY_PREVIOUS);
+        if *setting == SIGNING_KEY
+            && !previous_named
+            && let Some(previous) = version(client, setting, arn, Some(PREVIOUS_STAGE)).await?
+        {
+            values.insert(SIGNING_KEY_PREVIOUS.to_owned(), previous);
+        }
+    }
+    Ok(values)
+}
+
+/// One version of a secret: the current one, or `stage` (`None` if the secret has none).
+async fn version(
+    client: &Client,
+    setting: &str,
+    arn: &str,
+    stage: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    let request = client.get_secret_value().secret_id(arn).set_version_stage(stage.map(str::to_owned));
+    match request.send().await {
+        Ok(output) => match output.secret_string() {
+            Some(value) => Ok(Some(value.to_owned())),
+            None => Err(ConfigError::new(format!("{setting}: the secret {arn} holds no text"))),
+        },
+        Err(err)
+            if stage.is_some()
+                && err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        // The SDK's error names the call and the cause, never the value.
+        Err(err) => Err(ConfigError::new(format!(
+            "{setting}: cannot read the secret {arn}: {}",
+            DisplayErrorContext(&err)
+        ))),
+    }
+}
