@@ -95,6 +95,12 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/identity/v1/api-key/{api_key_id}", Method::GET, Route::GetApiKey),
 ];
 
+/// Every route the local server serves, as method and path pattern (`{name}` for a parameter):
+/// `template.yaml` declares the same ones (a test holds them equal).
+pub fn routes() -> impl Iterator<Item = (&'static Method, &'static str)> {
+    ROUTES.iter().map(|(path, method, _)| (method, *path))
+}
+
 /// Serves one request: finds its route, verifies the signature of admin routes, runs the handler.
 pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
     let surface = Surface::of(request.uri().path());
