@@ -35,12 +35,7 @@ impl DataDir {
         let credentials = match env(config::ADMIN_CREDENTIALS) {
             Some(json) => json,
             None => self.read_or_create(CREDENTIALS_FILE, || {
-                let credential = serde_json::json!([{
-                    "access_key": format!("AK{}", random_text(18).to_uppercase()),
-                    "secret_key": random_text(40),
-                    "domain_id": LOCAL_DOMAIN,
-                }]);
-                let text = serde_json::to_string_pretty(&credential).expect("serialisable");
+                let text = new_credentials(LOCAL_DOMAIN);
                 println!(
                     "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}:\n{text}",
                     self.path.join(CREDENTIALS_FILE).display()
@@ -50,7 +45,7 @@ impl DataDir {
         };
         let pepper = match env(config::PEPPER) {
             Some(pepper) => pepper,
-            None => self.read_or_create(PEPPER_FILE, || random_text(48))?,
+            None => self.read_or_create(PEPPER_FILE, new_pepper)?,
         };
         let signing_key = match env(config::SIGNING_KEY) {
             Some(pem) => pem,
@@ -105,12 +100,26 @@ fn algorithm_file_prefix(algorithm: SigningAlgorithm) -> &'static str {
     }
 }
 
+/// A new admin credential list, for `domain`, as `KEYGATE_ADMIN_CREDENTIALS` takes it.
+pub fn new_credentials(domain: &str) -> String {
+    let credential = serde_json::json!([{
+        "access_key": format!("AK{}", random_text(18).to_uppercase()),
+        "secret_key": random_text(40),
+        "domain_id": domain,
+    }]);
+    serde_json::to_string_pretty(&credential).expect("serialisable")
+}
+
+pub fn new_pepper() -> String {
+    random_text(48)
+}
+
 fn random_text(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// Secrets are readable by their owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

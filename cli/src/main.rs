@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod data_dir;
+mod secrets;
 mod serve;
 mod store_choice;
 
@@ -26,6 +27,9 @@ enum Command {
     Export(backup::ExportArgs),
     /// Add the items of an export to a store, keeping any already there.
     Import(backup::ImportArgs),
+    /// Make new secret values for a deployment.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// Manage API keys through the signed admin API.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -70,6 +74,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Export(args) => backup::export(args).await,
         Command::Import(args) => backup::import(args).await,
+        Command::Secrets(command) => secrets::run(command),
         Command::Key(command) => match command {
             KeyCommand::Create(args) => admin::create(args).await,
             KeyCommand::Enable(args) => admin::set_state(args, "enable").await,
