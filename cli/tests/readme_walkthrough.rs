@@ -6,6 +6,7 @@ mod support;
 
 use std::process::Command;
 
+use keygate_core::http::token_authorizer;
 use serde_json::{Value, json};
 use support::{BINARY, call, cli, json_of, key_command, start};
 #[tokio::test]
@@ -65,6 +66,15 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
 
     let (status, body) = call(http.get(url("/.well-known/jwks.json"))).await;
     assert_eq!((status, &body["keys"][0]["alg"]), (200, &json!("EdDSA")));
+    // The token authorizer of customers' APIs starts from this JWKS and lets the new token in.
+    let jwks_url = url("/.well-known/jwks.json");
+    let verifier = token_authorizer::verifier_from_lookup(|name| {
+        (name == token_authorizer::JWKS_URL).then(|| jwks_url.clone())
+    })
+    .await
+    .expect("the authorizer starts from the server's JWKS");
+    let newest = body_token(&http, &url("/v1/auth/token"), &key).await;
+    assert!(verifier.verify(&newest, keygate_core::model::now()).is_ok());
     let (status, _) = call(http.get(url("/health"))).await;
     assert_eq!(status, 200);
 
@@ -75,6 +85,12 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     for secret in [key.as_str(), token.as_str(), &key[key.len() - 20..], secret_key.as_str()] {
         assert!(logs.iter().all(|line| !line.contains(secret)), "a secret reached the log");
     }
+}
+
+async fn body_token(http: &reqwest::Client, url: &str, key: &str) -> String {
+    let (status, body) = call(http.get(url).header("x-api-key", key)).await;
+    assert_eq!(status, 200, "{body}");
+    body["result"]["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

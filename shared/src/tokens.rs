@@ -3,6 +3,8 @@
 
 use chrono::TimeDelta;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use std::str::FromStr;
+
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -268,22 +270,8 @@ impl TokenService {
     }
 
     fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
-        if header.typ.as_deref() != Some(TOKEN_TYPE) {
-            return Err(TokenError::Rejected);
-        }
-        let kid = header.kid.ok_or(TokenError::Rejected)?;
-        let key = self.keys.verifying.iter().find(|k| k.kid == kid).ok_or(TokenError::Rejected)?;
-
-        let mut validation = Validation::new(self.keys.algorithm.jwt());
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_exp = false;
-        validation.leeway = 0;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
-            .map_err(|_| TokenError::Rejected)?
-            .claims;
+        let keys = &self.keys;
+        let claims = signed_claims(token, keys.algorithm, &keys.verifying, &self.issuer, &self.audience)?;
         // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
         // that instant, and a token accepted after it could be refreshed a second time unnoticed.
         let refreshable_until =
@@ -295,6 +283,79 @@ impl TokenService {
         let family_ends =
             claims.auth_time.saturating_add(self.refresh_max_age.num_seconds()).saturating_mul(1000);
         if now.timestamp_millis() >= family_ends {
+            return Err(TokenError::Rejected);
+        }
+        Ok(claims)
+    }
+}
+
+/// The claims of a token we signed: `typ` at+jwt, the pinned algorithm, a key we publish, our
+/// issuer and audience. Its expiry is left to the caller, which knows which instant counts.
+fn signed_claims(
+    token: &str,
+    algorithm: SigningAlgorithm,
+    keys: &[VerifyingKey],
+    issuer: &str,
+    audience: &str,
+) -> Result<AccessClaims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
+    if header.typ.as_deref() != Some(TOKEN_TYPE) {
+        return Err(TokenError::Rejected);
+    }
+    let kid = header.kid.ok_or(TokenError::Rejected)?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Rejected)?;
+
+    let mut validation = Validation::new(algorithm.jwt());
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.validate_exp = false;
+    validation.leeway = 0;
+    let decoded = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation);
+    Ok(decoded.map_err(|_| TokenError::Rejected)?.claims)
+}
+
+/// Checks access tokens with public keys alone, as the token authorizer of customers' own APIs
+/// does: everything [`TokenService`] checks of a token it signed, and that it has not expired.
+pub struct AccessVerifier {
+    algorithm: SigningAlgorithm,
+    keys: Vec<VerifyingKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl AccessVerifier {
+    /// From the keys `/.well-known/jwks.json` publishes; each must be one `algorithm` signs with.
+    pub fn from_jwks(
+        algorithm: SigningAlgorithm,
+        jwks: &JwkSet,
+        issuer: String,
+        audience: String,
+    ) -> Result<Self, String> {
+        let keys = jwks
+            .keys
+            .iter()
+            .map(|jwk| {
+                let kid = jwk.common.key_id.clone().ok_or("a published key has no kid")?;
+                if jwk.common.key_algorithm.and_then(|alg| Algorithm::from_str(&alg.to_string()).ok())
+                    != Some(algorithm.jwt())
+                {
+                    return Err(format!("key {kid} is not for {algorithm:?}"));
+                }
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+                Ok(VerifyingKey { kid, key })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if keys.is_empty() {
+            return Err("the JWKS has no key".into());
+        }
+        Ok(Self { algorithm, keys, issuer, audience })
+    }
+
+    /// The claims of a token that is ours and still valid at `now` (strictly before `exp`).
+    pub fn verify(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
+        let claims = signed_claims(token, self.algorithm, &self.keys, &self.issuer, &self.audience)?;
+        if now.timestamp() >= claims.exp {
             return Err(TokenError::Rejected);
         }
         Ok(claims)

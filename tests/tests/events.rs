@@ -28,7 +28,7 @@ fn every_function_has_an_event_and_every_event_parses() {
     for function in functions {
         let name = function.unwrap().file_name().into_string().unwrap();
         let text = read(&name);
-        if name == "admin-authorizer" {
+        if name.ends_with("-authorizer") {
             serde_json::from_str::<ApiGatewayV2CustomAuthorizerV2Request>(&text).expect("authorizer event");
         } else {
             let request = lambda_request(&text);

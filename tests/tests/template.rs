@@ -136,6 +136,7 @@ fn each_function_may_take_only_the_dynamodb_actions_its_route_needs() {
     let listing = ["dynamodb:BatchGetItem", "dynamodb:Query"].as_slice();
     let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("admin-authorizer", [].as_slice()),
+        ("token-authorizer", &[]),
         ("health", &[]),
         ("not-found", &[]),
         ("jwks", &[]),
@@ -172,6 +173,17 @@ fn each_function_may_take_only_the_dynamodb_actions_its_route_needs() {
         let wanted: BTreeSet<String> = expected[binary.as_str()].iter().map(|a| (*a).to_owned()).collect();
         assert_eq!(actions, wanted, "{binary}");
     }
+}
+
+#[test]
+fn the_token_authorizer_is_offered_to_customers_apis_and_reads_the_published_keys() {
+    let template = template();
+    let output = &template["Outputs"]["TokenAuthorizerArn"]["Value"];
+    assert_eq!(output.as_str(), Some("TokenAuthorizerFunction.Arn"));
+    let function = &template["Resources"]["TokenAuthorizerFunction"]["Properties"];
+    let url = environment(function)[keygate_core::http::token_authorizer::JWKS_URL].clone();
+    assert!(url.ends_with("/.well-known/jwks.json"), "{url}");
+    assert!(function["Events"].is_badvalue(), "keygate's own API does not use it");
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod client_api;
 pub mod ncp;
 pub mod router;
 pub mod spaceone;
+pub mod token_authorizer;
 
 use std::collections::HashMap;
 
