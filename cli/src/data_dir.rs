@@ -97,6 +97,7 @@ fn algorithm_file_prefix(algorithm: SigningAlgorithm) -> &'static str {
     match algorithm {
         SigningAlgorithm::EdDsa => "eddsa",
         SigningAlgorithm::Es256 => "es256",
+        SigningAlgorithm::Rs256 => "rs256",
     }
 }
 

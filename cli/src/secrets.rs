@@ -31,13 +31,13 @@ pub struct InitArgs {
 
 #[derive(Args)]
 pub struct AlgorithmArg {
-    /// EdDSA or ES256, as the stack's JwtAlgorithm parameter says.
+    /// EdDSA, ES256 or RS256 (RSA 2048), as the stack's JwtAlgorithm parameter says.
     #[arg(long = "alg", default_value = "EdDSA", value_parser = parse_algorithm)]
     algorithm: SigningAlgorithm,
 }
 
 fn parse_algorithm(name: &str) -> Result<SigningAlgorithm, String> {
-    SigningAlgorithm::parse(name).ok_or_else(|| format!("{name}: expected EdDSA or ES256"))
+    SigningAlgorithm::parse(name).ok_or_else(|| format!("{name}: expected EdDSA, ES256 or RS256"))
 }
 
 /// The files `init` writes, with the secret each becomes.

@@ -152,7 +152,7 @@ impl Config {
             true => {
                 let algorithm_name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
                 let algorithm = SigningAlgorithm::parse(&algorithm_name)
-                    .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA or ES256")))?;
+                    .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
                 let previous = lookup(SIGNING_KEY_PREVIOUS);
                 let keys = SigningKeys::from_pems(algorithm, &required(SIGNING_KEY)?, previous.as_deref())
                     .map_err(ConfigError)?;
@@ -272,7 +272,7 @@ mod tests {
             (PEPPER, "short", "KEYGATE_PEPPER needs at least 16 bytes"),
             (SIGNING_KEY, "", "KEYGATE_SIGNING_KEY is not set"),
             (SIGNING_KEY, "not a pem", "signing key is not a PKCS#8 PEM"),
-            (JWT_ALG, "HS256", "KEYGATE_JWT_ALG must be EdDSA or ES256"),
+            (JWT_ALG, "HS256", "KEYGATE_JWT_ALG must be EdDSA, ES256 or RS256"),
             (JWT_ALG, "ES256", "signing key is not a PKCS#8 PEM for Es256"),
             (TOKEN_TTL_SECONDS, "0", "KEYGATE_TOKEN_TTL_SECONDS is out of range"),
             (REFRESH_GRACE_SECONDS, "soon", "KEYGATE_REFRESH_GRACE_SECONDS is not a whole number"),

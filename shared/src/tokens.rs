@@ -55,11 +55,20 @@ impl TokenSubject {
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 
+/// Who signs the tokens, and how: all that the discovery documents publish, and no secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issuer {
+    pub issuer: String,
+    pub algorithm: SigningAlgorithm,
+}
+
 /// The algorithms we sign with; anything else is refused at start-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigningAlgorithm {
     EdDsa,
     Es256,
+    /// RSA 2048 and up: what API Gateway's built-in JWT authorizer verifies.
+    Rs256,
 }
 
 impl SigningAlgorithm {
@@ -67,6 +76,7 @@ impl SigningAlgorithm {
         match name {
             "EdDSA" => Some(Self::EdDsa),
             "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
             _ => None,
         }
     }
@@ -75,20 +85,37 @@ impl SigningAlgorithm {
         match self {
             Self::EdDsa => Algorithm::EdDSA,
             Self::Es256 => Algorithm::ES256,
+            Self::Rs256 => Algorithm::RS256,
+        }
+    }
+
+    /// The name JOSE gives it (`alg`), as `KEYGATE_JWT_ALG` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
         }
     }
 
     /// A fresh private key as PKCS#8 PEM, the format `KEYGATE_SIGNING_KEY` takes.
     pub fn generate_pem(self) -> String {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
         let der = match self {
-            Self::EdDsa => Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8v1()),
-            Self::Es256 => {
-                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).and_then(|k| k.to_pkcs8v1())
+            Self::EdDsa => {
+                Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8v1()).map(|d| d.as_ref().to_vec())
+            }
+            Self::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|k| k.to_pkcs8v1())
+                .map(|d| d.as_ref().to_vec()),
+            Self::Rs256 => {
+                RsaKeyPair::generate(KeySize::Rsa2048).and_then(|k| k.as_der()).map(|d| d.as_ref().to_vec())
             }
         }
         .expect("the system random source works");
-        pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()))
+        pem::encode(&pem::Pem::new("PRIVATE KEY", der))
     }
 }
 
@@ -143,6 +170,7 @@ fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk)
     let encoding = match algorithm {
         SigningAlgorithm::EdDsa => EncodingKey::from_ed_pem(pem.as_bytes()),
         SigningAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+        SigningAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
     }
     .map_err(|e| format!("signing key is not a PKCS#8 PEM for {algorithm:?}: {e}"))?;
     let mut jwk = Jwk::from_encoding_key(&encoding, algorithm.jwt())
@@ -219,6 +247,14 @@ impl TokenService {
 
     pub fn refresh_grace(&self) -> TimeDelta {
         self.refresh_grace
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.keys.algorithm
     }
 
     pub fn ttl(&self) -> TimeDelta {

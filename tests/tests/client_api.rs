@@ -519,6 +519,40 @@ async fn unknown_paths_and_wrong_methods_answer_in_the_client_envelope() {
     assert_eq!((status, body), (405, client_error("Method not allowed", "method_not_allowed")));
 }
 
+/// The discovery documents point at this server's JWKS and token endpoint, off the URL the request
+/// came to while the issuer is a plain name, and off the issuer once it is a URL.
+#[tokio::test]
+async fn the_discovery_documents_name_the_issuer_the_jwks_and_the_algorithm() {
+    let t = TestApp::new().await;
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let (status, body, _) = t.send(get(path, &[("host", "keys.test:3000")])).await;
+        assert_eq!(
+            (status, body),
+            (
+                200,
+                json!({
+                    "issuer": "keygate",
+                    "jwks_uri": "http://keys.test:3000/.well-known/jwks.json",
+                    "token_endpoint": "http://keys.test:3000/v1/auth/token",
+                    "response_types_supported": ["token"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["EdDSA"],
+                    "token_endpoint_auth_methods_supported": ["none"],
+                    "access_token_signing_alg_values_supported": ["EdDSA"],
+                })
+            ),
+            "{path}"
+        );
+    }
+    let settings = Settings::new().with(keygate_core::config::ISSUER, "https://keys.example.com/");
+    let t = TestApp::with(&settings, fresh_store().await);
+    let (_, body, _) = t.send(get("/.well-known/openid-configuration", &[("host", "elsewhere")])).await;
+    assert_eq!(body["issuer"], json!("https://keys.example.com/"));
+    assert_eq!(body["jwks_uri"], json!("https://keys.example.com/.well-known/jwks.json"));
+    let (status, body, _) = t.send(get("/.well-known/openid-configuration", &[])).await;
+    assert_eq!(status, 200, "the issuer names the base: no host needed: {body}");
+}
+
 #[tokio::test]
 async fn health_answers_ok() {
     let t = TestApp::new().await;

@@ -53,6 +53,24 @@ async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
 }
 
 #[test]
+fn the_discovery_event_names_the_apis_own_jwks() {
+    let issuer = keygate_core::tokens::Issuer {
+        issuer: "keygate".into(),
+        algorithm: keygate_core::tokens::SigningAlgorithm::Rs256,
+    };
+    let (status, body) = status_and_json(&keygate_core::http::discovery::document(
+        &issuer,
+        &lambda_request(&read("discovery")),
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["jwks_uri"],
+        json!("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/.well-known/jwks.json")
+    );
+    assert_eq!(body["id_token_signing_alg_values_supported"], json!(["RS256"]));
+}
+
+#[test]
 fn the_health_and_catch_all_events_get_their_answers() {
     assert_eq!(status_and_json(&client_api::health()), (200, json!({ "status": "ok" })));
     let request = lambda_request(&read("not-found"));

@@ -135,3 +135,27 @@ async fn the_previous_key_is_published_and_still_verifies_after_rotation() {
     assert_eq!(new_kid, jwks["keys"][0]["kid"], "new tokens are signed with the current key");
     assert_ne!(new_kid, segment(&old_token, 0)["kid"]);
 }
+
+/// With `KEYGATE_JWT_ALG=RS256` (what API Gateway's built-in JWT authorizer verifies) the token is
+/// RS256 under an RSA 2048 key, and verifies with the JWKS's modulus and exponent alone.
+#[tokio::test]
+async fn an_rs256_token_checks_out_with_raw_rsa_from_the_jwks() {
+    let settings = Settings {
+        signing_key: keygate_core::tokens::SigningAlgorithm::Rs256.generate_pem(),
+        overrides: vec![(keygate_core::config::JWT_ALG, "RS256".into())],
+    };
+    let t = TestApp::with(&settings, fresh_store().await);
+    let (token, jwks) = token_and_jwks(&t).await;
+    assert_eq!(segment(&token, 0)["alg"], json!("RS256"));
+    let key = &jwks["keys"][0];
+    assert_eq!((&key["kty"], &key["alg"]), (&json!("RSA"), &json!("RS256")));
+    let component = |name: &str| URL_SAFE_NO_PAD.decode(key[name].as_str().unwrap()).unwrap();
+    let (n, e) = (component("n"), component("e"));
+    assert_eq!(n.len() * 8, 2048, "an RSA 2048 modulus");
+    let public = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let scheme = &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256;
+    public.verify(scheme, signed.as_bytes(), &signature).expect("a valid RS256 signature");
+    assert!(public.verify(scheme, format!("{signed}x").as_bytes(), &signature).is_err());
+}

@@ -137,6 +137,7 @@ fn each_function_may_take_only_the_dynamodb_actions_its_route_needs() {
     let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("admin-authorizer", [].as_slice()),
         ("token-authorizer", &[]),
+        ("discovery", &[]),
         ("health", &[]),
         ("not-found", &[]),
         ("jwks", &[]),

@@ -5,6 +5,7 @@
 
 pub mod authorizer;
 pub mod client_api;
+pub mod discovery;
 pub mod ncp;
 pub mod router;
 pub mod spaceone;

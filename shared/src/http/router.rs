@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use super::{Surface, client_api, ncp, signed_path, spaceone, with_caller};
+use super::{Surface, client_api, discovery, ncp, signed_path, spaceone, with_caller};
 use crate::Keygate;
 use crate::error::Error;
 
@@ -20,6 +20,7 @@ enum Route {
     Token,
     Refresh,
     Jwks,
+    Discovery,
     CreateApiKey,
     EnableApiKey,
     DisableApiKey,
@@ -42,7 +43,13 @@ impl Route {
     fn is_admin(self) -> bool {
         !matches!(
             self,
-            Route::Health | Route::Regist | Route::Detail | Route::Token | Route::Refresh | Route::Jwks
+            Route::Health
+                | Route::Regist
+                | Route::Detail
+                | Route::Token
+                | Route::Refresh
+                | Route::Jwks
+                | Route::Discovery
         )
     }
 
@@ -54,6 +61,10 @@ impl Route {
             Route::Token => client_api::token(app, request).await,
             Route::Refresh => client_api::refresh(app, request).await,
             Route::Jwks => client_api::jwks(app, request).await,
+            Route::Discovery => match app.issuer() {
+                Ok(issuer) => discovery::document(&issuer, &request),
+                Err(err) => Surface::Client.error_response(&err),
+            },
             Route::CreateApiKey => spaceone::create_api_key(app, request).await,
             Route::EnableApiKey => spaceone::enable_api_key(app, request).await,
             Route::DisableApiKey => spaceone::disable_api_key(app, request).await,
@@ -79,6 +90,8 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/v1/auth/token", Method::GET, Route::Token),
     ("/v1/auth/refresh", Method::GET, Route::Refresh),
     ("/.well-known/jwks.json", Method::GET, Route::Jwks),
+    ("/.well-known/oauth-authorization-server", Method::GET, Route::Discovery),
+    ("/.well-known/openid-configuration", Method::GET, Route::Discovery),
     ("/identity/v1/api-keys", Method::POST, Route::CreateApiKey),
     ("/identity/v1/api-keys", Method::GET, Route::ListApiKeys),
     ("/identity/v1/api-keys/search", Method::POST, Route::SearchApiKeys),
@@ -210,7 +223,16 @@ mod tests {
         let public: Vec<Route> = ROUTES.iter().map(|(_, _, r)| *r).filter(|r| !r.is_admin()).collect();
         assert_eq!(
             public,
-            [Route::Health, Route::Regist, Route::Detail, Route::Token, Route::Refresh, Route::Jwks]
+            [
+                Route::Health,
+                Route::Regist,
+                Route::Detail,
+                Route::Token,
+                Route::Refresh,
+                Route::Jwks,
+                Route::Discovery,
+                Route::Discovery
+            ]
         );
         for (path, _, route) in ROUTES {
             assert_eq!(route.is_admin(), Surface::of(path) != Surface::Client, "{path}");

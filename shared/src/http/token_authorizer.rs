@@ -29,7 +29,7 @@ pub async fn verifier_from_lookup(
     let jwks = fetched.await.map_err(|e| ConfigError::new(format!("{JWKS_URL} {url}: {e}")))?;
     let algorithm_name = env(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
     let algorithm = SigningAlgorithm::parse(&algorithm_name)
-        .ok_or_else(|| ConfigError::new(format!("{JWT_ALG} must be EdDSA or ES256")))?;
+        .ok_or_else(|| ConfigError::new(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
     let issuer = env(ISSUER).unwrap_or_else(|| "keygate".into());
     let audience = env(AUDIENCE).unwrap_or_else(|| "keygate".into());
     AccessVerifier::from_jwks(algorithm, &jwks, issuer, audience).map_err(ConfigError::new)

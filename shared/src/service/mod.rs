@@ -20,7 +20,7 @@ use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
 use crate::secrets;
 use crate::signature::Credentials;
 use crate::store::{DynamoStore, Store, WriteError};
-use crate::tokens::TokenService;
+use crate::tokens::{Issuer, TokenService};
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -72,6 +72,12 @@ impl Keygate {
 
     pub fn jwks(&self) -> Result<&JwkSet, Error> {
         Ok(self.tokens()?.jwks())
+    }
+
+    /// Who signs this service's tokens, and how: what the discovery documents publish.
+    pub fn issuer(&self) -> Result<Issuer, Error> {
+        let tokens = self.tokens()?;
+        Ok(Issuer { issuer: tokens.issuer().to_owned(), algorithm: tokens.algorithm() })
     }
 
     /// The pepper, which a function built without it (see [`Uses`]) cannot serve a route with.

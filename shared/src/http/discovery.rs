@@ -1,0 +1,49 @@
+//! Where verifiers find what they need: OAuth 2.0 Authorization Server Metadata (RFC 8414) at
+//! `/.well-known/oauth-authorization-server` and the OpenID Connect discovery document at
+//! `/.well-known/openid-configuration`, with the issuer, the JWKS, the token endpoint and the
+//! signing algorithm. API Gateway's built-in JWT authorizer reads the second at
+//! `{issuer}/.well-known/openid-configuration`, so for it the issuer must be the API's URL.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use super::{client_api, header, json_response};
+use crate::config::{ConfigError, ISSUER, JWT_ALG};
+use crate::tokens::{Issuer, SigningAlgorithm};
+
+/// The discovery function's configuration: the issuer and algorithm, no secret.
+pub fn issuer_from_env() -> Result<Issuer, ConfigError> {
+    let issuer = std::env::var(ISSUER).unwrap_or_else(|_| "keygate".into());
+    let name = std::env::var(JWT_ALG).unwrap_or_else(|_| "EdDSA".into());
+    let algorithm = SigningAlgorithm::parse(&name)
+        .ok_or_else(|| ConfigError::new(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
+    Ok(Issuer { issuer, algorithm })
+}
+
+/// `GET /.well-known/oauth-authorization-server` and `GET /.well-known/openid-configuration`. The
+/// endpoints hang off the issuer when it is a URL, else off the URL the request came to.
+pub fn document(issuer: &Issuer, request: &Request) -> Response<Body> {
+    let base = match issuer.issuer.starts_with("https://") || issuer.issuer.starts_with("http://") {
+        true => issuer.issuer.trim_end_matches('/').to_owned(),
+        false => match header(request, "host") {
+            Some(host) => format!("{}://{host}", header(request, "x-forwarded-proto").unwrap_or("http")),
+            None => return client_api::error_response(&crate::error::Error::MissingParameter("host".into())),
+        },
+    };
+    let algorithm = issuer.algorithm.name();
+    let mut response = json_response(
+        200,
+        &json!({
+            "issuer": issuer.issuer,
+            "jwks_uri": format!("{base}/.well-known/jwks.json"),
+            "token_endpoint": format!("{base}/v1/auth/token"),
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [algorithm],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "access_token_signing_alg_values_supported": [algorithm],
+        }),
+    );
+    response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("valid"));
+    response
+}
