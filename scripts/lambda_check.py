@@ -32,7 +32,16 @@ CI_FUNCTIONS = {
     "health", "not-found", "identity-api-key-create", "key-regist", "auth-token", "auth-refresh",
     "admin-authorizer", "token-authorizer",
 }
-INVOKE_PORT = 9000
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+INVOKE_PORT = free_port()
 
 
 def event(name, replacements=()):
