@@ -3,8 +3,6 @@
 
 use chrono::TimeDelta;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use std::str::FromStr;
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -72,6 +70,8 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 3] = [Self::EdDsa, Self::Es256, Self::Rs256];
+
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "EdDSA" => Some(Self::EdDsa),
@@ -119,8 +119,11 @@ impl SigningAlgorithm {
     }
 }
 
+/// A published key, with the one algorithm tokens under it must name: the algorithm comes from
+/// our configuration, never from the token.
 struct VerifyingKey {
     kid: String,
+    algorithm: SigningAlgorithm,
     key: DecodingKey,
 }
 
@@ -141,17 +144,28 @@ impl SigningKeys {
         previous: Option<&str>,
     ) -> Result<Self, String> {
         let (encoding, current_jwk) = load_pem(algorithm, current)?;
-        let mut jwks = vec![current_jwk];
+        let mut keys = vec![(algorithm, current_jwk)];
+        // The key rotated out may be of the algorithm used before a switch (EdDSA to RS256, say):
+        // it keeps verifying the tokens it signed, under its own algorithm.
         if let Some(previous) = previous {
-            jwks.push(load_pem(algorithm, previous)?.1);
+            let mut algorithms = SigningAlgorithm::ALL.into_iter().filter(|other| *other != algorithm);
+            let loaded = load_pem(algorithm, previous)
+                .map(|(_, jwk)| (algorithm, jwk))
+                .or_else(|err| {
+                    algorithms.find_map(|other| Some((other, load_pem(other, previous).ok()?.1))).ok_or(err)
+                })
+                .map_err(|err| format!("previous {err}"))?;
+            keys.push(loaded);
         }
-        let verifying = jwks
+        let verifying = keys
             .iter()
-            .map(|jwk| {
+            .map(|(algorithm, jwk)| {
                 let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("public key: {e}"))?;
-                Ok(VerifyingKey { kid: jwk.common.key_id.clone().unwrap_or_default(), key })
+                let kid = jwk.common.key_id.clone().unwrap_or_default();
+                Ok(VerifyingKey { kid, algorithm: *algorithm, key })
             })
             .collect::<Result<_, String>>()?;
+        let jwks: Vec<Jwk> = keys.into_iter().map(|(_, jwk)| jwk).collect();
         Ok(Self {
             algorithm,
             kid: jwks[0].common.key_id.clone().unwrap_or_default(),
@@ -307,7 +321,7 @@ impl TokenService {
 
     fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let keys = &self.keys;
-        let claims = signed_claims(token, keys.algorithm, &keys.verifying, &self.issuer, &self.audience)?;
+        let claims = signed_claims(token, &keys.verifying, &self.issuer, &self.audience)?;
         // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
         // that instant, and a token accepted after it could be refreshed a second time unnoticed.
         let refreshable_until =
@@ -329,7 +343,6 @@ impl TokenService {
 /// issuer and audience. Its expiry is left to the caller, which knows which instant counts.
 fn signed_claims(
     token: &str,
-    algorithm: SigningAlgorithm,
     keys: &[VerifyingKey],
     issuer: &str,
     audience: &str,
@@ -341,7 +354,7 @@ fn signed_claims(
     let kid = header.kid.ok_or(TokenError::Rejected)?;
     let key = keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Rejected)?;
 
-    let mut validation = Validation::new(algorithm.jwt());
+    let mut validation = Validation::new(key.algorithm.jwt());
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -354,43 +367,36 @@ fn signed_claims(
 /// Checks access tokens with public keys alone, as the token authorizer of customers' own APIs
 /// does: everything [`TokenService`] checks of a token it signed, and that it has not expired.
 pub struct AccessVerifier {
-    algorithm: SigningAlgorithm,
     keys: Vec<VerifyingKey>,
     issuer: String,
     audience: String,
 }
 
 impl AccessVerifier {
-    /// From the keys `/.well-known/jwks.json` publishes; each must be one `algorithm` signs with.
-    pub fn from_jwks(
-        algorithm: SigningAlgorithm,
-        jwks: &JwkSet,
-        issuer: String,
-        audience: String,
-    ) -> Result<Self, String> {
+    /// From the keys `/.well-known/jwks.json` publishes, each with the algorithm it names there
+    /// (one of ours): a token must name that same algorithm.
+    pub fn from_jwks(jwks: &JwkSet, issuer: String, audience: String) -> Result<Self, String> {
         let keys = jwks
             .keys
             .iter()
             .map(|jwk| {
                 let kid = jwk.common.key_id.clone().ok_or("a published key has no kid")?;
-                if jwk.common.key_algorithm.and_then(|alg| Algorithm::from_str(&alg.to_string()).ok())
-                    != Some(algorithm.jwt())
-                {
-                    return Err(format!("key {kid} is not for {algorithm:?}"));
-                }
+                let named = jwk.common.key_algorithm.map(|alg| alg.to_string()).unwrap_or_default();
+                let algorithm = SigningAlgorithm::parse(&named)
+                    .ok_or_else(|| format!("key {kid} names the algorithm {named:?}, not one of ours"))?;
                 let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
-                Ok(VerifyingKey { kid, key })
+                Ok(VerifyingKey { kid, algorithm, key })
             })
             .collect::<Result<Vec<_>, String>>()?;
         if keys.is_empty() {
             return Err("the JWKS has no key".into());
         }
-        Ok(Self { algorithm, keys, issuer, audience })
+        Ok(Self { keys, issuer, audience })
     }
 
     /// The claims of a token that is ours and still valid at `now` (strictly before `exp`).
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
-        let claims = signed_claims(token, self.algorithm, &self.keys, &self.issuer, &self.audience)?;
+        let claims = signed_claims(token, &self.keys, &self.issuer, &self.audience)?;
         if now.timestamp() >= claims.exp {
             return Err(TokenError::Rejected);
         }

@@ -7,14 +7,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 use keygate_core::config::{AUDIENCE, ISSUER};
 use keygate_core::http::token_authorizer::authorize;
-use keygate_core::tokens::{AccessVerifier, SigningAlgorithm};
+use keygate_core::tokens::AccessVerifier;
 use keygate_tests::*;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde_json::{Value, json};
 
 fn verifier(t: &TestApp) -> AccessVerifier {
     let jwks = t.app.jwks().unwrap().clone();
-    AccessVerifier::from_jwks(SigningAlgorithm::EdDsa, &jwks, "keygate".into(), "keygate".into()).unwrap()
+    AccessVerifier::from_jwks(&jwks, "keygate".into(), "keygate".into()).unwrap()
 }
 
 async fn mint(t: &TestApp) -> String {
@@ -127,4 +127,40 @@ async fn a_token_of_the_previous_key_passes_after_a_rotation() {
         decision(&verifier(&new), &old, Some(&format!("Bearer {token}")))["isAuthorized"],
         json!(true)
     );
+}
+
+/// Switching the algorithm (EdDSA to RS256) is a rotation too: the EdDSA key, now previous, keeps
+/// verifying the tokens it signed under EdDSA, and the new ones verify under RS256.
+#[tokio::test]
+async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
+    let before = Settings::new();
+    let old = TestApp::with(&before, fresh_store().await);
+    let old_token = mint(&old).await;
+    let switched = Settings {
+        signing_key: keygate_core::tokens::SigningAlgorithm::Rs256.generate_pem(),
+        overrides: vec![
+            (keygate_core::config::JWT_ALG, "RS256".into()),
+            (keygate_core::config::SIGNING_KEY_PREVIOUS, before.signing_key.clone()),
+        ],
+    };
+    let new = TestApp::with(&switched, old.store.clone());
+    let algorithms: Vec<String> =
+        new.app.jwks().unwrap().keys.iter().map(|k| k.common.key_algorithm.unwrap().to_string()).collect();
+    assert_eq!(algorithms, ["RS256", "EdDSA"]);
+    let new_token = mint(&new).await;
+    let verifier = verifier(&new);
+    for token in [&old_token, &new_token] {
+        assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {token}")))["isAuthorized"], json!(true));
+    }
+    // An EdDSA token re-labelled RS256 is refused: each key verifies only its own algorithm.
+    let [header, payload, signature]: [&str; 3] =
+        old_token.split('.').collect::<Vec<_>>().try_into().unwrap();
+    let mut relabelled: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    relabelled["alg"] = json!("RS256");
+    let relabelled = format!("{}.{payload}.{signature}", URL_SAFE_NO_PAD.encode(relabelled.to_string()));
+    assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {relabelled}"))), refused());
+    // And the refresh of an old token goes on under the new key.
+    let (status, body, _) =
+        new.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
+    assert_eq!(status, 200, "{body}");
 }

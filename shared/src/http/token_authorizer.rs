@@ -8,9 +8,9 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::config::{AUDIENCE, ConfigError, ISSUER, JWT_ALG};
+use crate::config::{AUDIENCE, ConfigError, ISSUER};
 use crate::model::Timestamp;
-use crate::tokens::{AccessVerifier, SigningAlgorithm};
+use crate::tokens::AccessVerifier;
 
 /// Where the authorizer reads the public keys at start: keygate's own `/.well-known/jwks.json`.
 pub const JWKS_URL: &str = "KEYGATE_JWKS_URL";
@@ -27,12 +27,9 @@ pub async fn verifier_from_lookup(
     let url = env(JWKS_URL).ok_or_else(|| ConfigError::new(format!("{JWKS_URL} is not set")))?;
     let fetched = async { reqwest::get(&url).await?.error_for_status()?.json().await };
     let jwks = fetched.await.map_err(|e| ConfigError::new(format!("{JWKS_URL} {url}: {e}")))?;
-    let algorithm_name = env(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
-    let algorithm = SigningAlgorithm::parse(&algorithm_name)
-        .ok_or_else(|| ConfigError::new(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
     let issuer = env(ISSUER).unwrap_or_else(|| "keygate".into());
     let audience = env(AUDIENCE).unwrap_or_else(|| "keygate".into());
-    AccessVerifier::from_jwks(algorithm, &jwks, issuer, audience).map_err(ConfigError::new)
+    AccessVerifier::from_jwks(&jwks, issuer, audience).map_err(ConfigError::new)
 }
 
 pub fn authorize(
