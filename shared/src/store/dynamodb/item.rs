@@ -225,7 +225,12 @@ pub fn record_from_item(item: &Item) -> Result<Record, StoreError> {
         "KEY" => Record::Key(Box::new(key_from_item(item)?)),
         "JTI" => Record::RefreshMarker { jti: id, lapses_at: time(item, LAPSES_AT)? },
         "FAM" => Record::RevokedFamily { family: id, lapses_at: time(item, LAPSES_AT)? },
-        "SIG" => Record::ReplayNonce { id, request: text(item, REQUEST)?, lapses_at: time(item, LAPSES_AT)? },
+        // Nonces written before they named their request have none.
+        "SIG" => Record::ReplayNonce {
+            id,
+            request: item.get(REQUEST).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+            lapses_at: time(item, LAPSES_AT)?,
+        },
         _ => return Err(corrupt(PK)),
     })
 }

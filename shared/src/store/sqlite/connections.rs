@@ -14,6 +14,9 @@ use crate::store::{StoreError, WriteError};
 
 /// At most this many operations share one transaction.
 const MAX_BATCH: usize = 256;
+/// Operations waiting for the writer at most; past this a write fails at once rather than wait
+/// behind a stalled disk.
+pub(super) const MAX_QUEUED: usize = 4096;
 /// Idle read connections kept open for the next read.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -31,6 +34,12 @@ pub(super) struct Pending {
 impl Pending {
     /// Wraps an operation's outcome: kept if it succeeded; answered with the outcome if the batch
     /// commits, with the commit's failure otherwise.
+    /// A job whose caller has gone (its request was dropped) does nothing: no unit is consumed
+    /// for an answer nobody will read.
+    pub fn abandoned() -> Self {
+        Pending { keep: false, answer: Box::new(|_| {}) }
+    }
+
     pub fn of<T: Send + 'static>(
         outcome: Result<T, WriteError>,
         caller: tokio::sync::oneshot::Sender<Result<T, WriteError>>,
@@ -49,9 +58,18 @@ impl Pending {
 
 pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path).map_err(unavailable("open"))?;
-    connection
-        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+    connection.execute_batch("PRAGMA busy_timeout = 5000;").map_err(unavailable("configure"))?;
+    // Readers never wait for the writer only in WAL mode, which some filesystems refuse.
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(unavailable("configure"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "{}: the filesystem does not support SQLite's WAL mode (journal mode {mode})",
+            path.display()
+        )));
+    }
+    connection.execute_batch("PRAGMA synchronous = FULL;").map_err(unavailable("configure"))?;
     Ok(connection)
 }
 
@@ -60,8 +78,8 @@ pub(super) fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -
 }
 
 /// Starts the writer thread on `connection`; it ends when every sender is dropped.
-pub(super) fn start_writer(connection: Connection) -> Result<mpsc::Sender<Job>, StoreError> {
-    let (jobs, queue) = mpsc::channel::<Job>();
+pub(super) fn start_writer(connection: Connection) -> Result<mpsc::SyncSender<Job>, StoreError> {
+    let (jobs, queue) = mpsc::sync_channel::<Job>(MAX_QUEUED);
     std::thread::Builder::new()
         .name("keygate-sqlite-writer".into())
         .spawn(move || write_batches(connection, queue))
@@ -98,11 +116,23 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Job>, lapsing_writes: &C
         for job in batch {
             let savepoint = transaction.savepoint().map_err(unavailable("savepoint"))?;
             let tx = Tx { connection: &savepoint, lapsing_writes };
-            let Ok(pending) = catch_unwind(AssertUnwindSafe(|| job(&tx))) else { continue };
-            if pending.keep {
-                savepoint.commit().map_err(unavailable("release savepoint"))?;
+            let outcome = catch_unwind(AssertUnwindSafe(|| job(&tx)));
+            let keep = matches!(&outcome, Ok(pending) if pending.keep);
+            match keep {
+                true => savepoint.commit().map_err(unavailable("release savepoint"))?,
+                // Its drop behaviour is to roll back: finishing rolls back and releases.
+                false => savepoint.finish().map_err(unavailable("roll back savepoint"))?,
             }
-            answers.push(pending.answer);
+            // Some failures (a full disk, an I/O error) make SQLite roll back the whole
+            // transaction: then nothing of the batch is kept, and no later job may run outside
+            // it and commit on its own.
+            if transaction.is_autocommit() {
+                return Err(StoreError::Unavailable("the batch was rolled back".into()));
+            }
+            // A job that panicked is dropped unanswered: its caller hears the store failed.
+            if let Ok(pending) = outcome {
+                answers.push(pending.answer);
+            }
         }
         transaction.commit().map_err(unavailable("commit batch"))
     })();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use self::connections::{Job, Pending, Readers, unavailable};
 use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
@@ -20,7 +20,8 @@ use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
 /// Forward migrations; the database's `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE keys (
         id TEXT PRIMARY KEY,
         domain_id TEXT NOT NULL,
@@ -35,7 +36,14 @@ const MIGRATIONS: &[&str] = &["
         request TEXT,
         PRIMARY KEY (kind, id)
     ) WITHOUT ROWID;
-"];
+",
+    "
+    CREATE INDEX lapsing_by_time ON lapsing (lapses_at);
+",
+];
+
+/// Records an import puts in one transaction.
+const IMPORT_CHUNK: usize = 1000;
 
 /// Lapsed rows are swept after this many lapsing writes.
 const SWEEP_EVERY: u64 = 1024;
@@ -45,7 +53,7 @@ const REVOKED_FAMILY: &str = "FAM";
 const NONCE: &str = "SIG";
 
 pub struct SqliteStore {
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::SyncSender<Job>,
     readers: Arc<Readers>,
 }
 
@@ -65,8 +73,17 @@ impl SqliteStore {
         F: FnOnce(&Tx<'_>) -> Result<T, WriteError> + Send + 'static,
     {
         let (caller, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |tx| Pending::of(work(tx).map_err(|err| named(operation, err)), caller));
-        self.writer.send(job).map_err(|_| stopped(operation))?;
+        let job: Job = Box::new(move |tx| match caller.is_closed() {
+            true => Pending::abandoned(),
+            false => Pending::of(work(tx).map_err(|err| named(operation, err)), caller),
+        });
+        self.writer.try_send(job).map_err(|err| match err {
+            mpsc::TrySendError::Full(_) => WriteError::Store(StoreError::Unavailable(format!(
+                "{operation}: {} writes already wait for the disk",
+                connections::MAX_QUEUED
+            ))),
+            mpsc::TrySendError::Disconnected(_) => stopped(operation),
+        })?;
         answer.await.map_err(|_| stopped(operation))?
     }
 
@@ -88,9 +105,10 @@ impl SqliteStore {
     }
 }
 
-/// The writer ended (it panicked, or the store is being dropped) before answering.
+/// The writer did not answer: the operation panicked, its batch could not begin, or the writer
+/// has ended.
 fn stopped(operation: &'static str) -> WriteError {
-    WriteError::Store(StoreError::Unavailable(format!("{operation}: the writer stopped")))
+    WriteError::Store(StoreError::Unavailable(format!("{operation}: the writer did not answer")))
 }
 
 fn prefixed(operation: &'static str, StoreError::Unavailable(reason): StoreError) -> StoreError {
@@ -105,22 +123,28 @@ fn named(operation: &'static str, err: WriteError) -> WriteError {
     }
 }
 
+/// Brings the schema up to date, then sweeps what lapsed while the store was closed. The version
+/// is read inside the write transaction, so two processes starting on one new file (a server and
+/// an import) migrate it once.
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable("migrate"))?;
     let version: usize =
-        connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(unavailable("migrate"))?;
+        transaction.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(unavailable("migrate"))?;
     if version > MIGRATIONS.len() {
         return Err(StoreError::Unavailable(format!(
             "the database's schema version {version} is newer than this keygate knows ({})",
             MIGRATIONS.len()
         )));
     }
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-        let transaction = connection.transaction().map_err(unavailable("migrate"))?;
+    for migration in &MIGRATIONS[version..] {
         transaction.execute_batch(migration).map_err(unavailable("migrate"))?;
-        transaction.pragma_update(None, "user_version", index + 1).map_err(unavailable("migrate"))?;
-        transaction.commit().map_err(unavailable("migrate"))?;
     }
-    Ok(())
+    transaction.pragma_update(None, "user_version", MIGRATIONS.len()).map_err(unavailable("migrate"))?;
+    let now = crate::model::now().timestamp_millis();
+    transaction.execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now]).map_err(unavailable("sweep"))?;
+    transaction.commit().map_err(unavailable("migrate"))
 }
 
 /// One operation's view of the database (its savepoint in the writer's batch, or a read
@@ -479,21 +503,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// In chunks, each its own transaction, so a long import into a running server's file never
+    /// holds its writes back for long.
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
-        let records = records.to_vec();
-        self.write("import", move |tx| {
-            let mut imported = Imported::default();
-            for record in &records {
-                if tx.add_record(record)? {
-                    imported.added += 1;
-                } else {
-                    imported.kept += 1;
-                }
-            }
-            Ok(imported)
-        })
-        .await
-        .map_err(store_error)
+        let mut imported = Imported::default();
+        for chunk in records.chunks(IMPORT_CHUNK) {
+            let chunk = chunk.to_vec();
+            let done = self
+                .write("import", move |tx| {
+                    let mut done = Imported::default();
+                    for record in &chunk {
+                        match tx.add_record(record)? {
+                            true => done.added += 1,
+                            false => done.kept += 1,
+                        }
+                    }
+                    Ok(done)
+                })
+                .await
+                .map_err(store_error)?;
+            imported.added += done.added;
+            imported.kept += done.kept;
+        }
+        Ok(imported)
     }
 }
 
