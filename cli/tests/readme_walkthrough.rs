@@ -68,13 +68,12 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     assert_eq!((status, &body["keys"][0]["alg"]), (200, &json!("EdDSA")));
     // The token authorizer of customers' APIs starts from this JWKS and lets the new token in.
     let jwks_url = url("/.well-known/jwks.json");
-    let verifier = token_authorizer::verifier_from_lookup(|name| {
-        (name == token_authorizer::JWKS_URL).then(|| jwks_url.clone())
-    })
-    .await
-    .expect("the authorizer starts from the server's JWKS");
+    let lookup = |name: &str| (name == token_authorizer::JWKS_URL).then(|| jwks_url.clone());
+    let keys = token_authorizer::PublishedKeys::from_lookup(lookup, std::time::Duration::from_secs(60))
+        .await
+        .expect("the authorizer starts from the server's JWKS");
     let newest = body_token(&http, &url("/v1/auth/token"), &key).await;
-    assert!(verifier.verify(&newest, keygate_core::model::now()).is_ok());
+    assert!(keys.verifier().verify(&newest, keygate_core::model::now()).is_ok());
     let (status, _) = call(http.get(url("/health"))).await;
     assert_eq!(status, 200);
 

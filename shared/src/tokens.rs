@@ -394,6 +394,12 @@ impl AccessVerifier {
         Ok(Self { keys, issuer, audience })
     }
 
+    /// Whether the token names (in its header's `kid`) a key this verifier has.
+    pub fn knows_key_of(&self, token: &str) -> bool {
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid);
+        kid.is_some_and(|kid| self.keys.iter().any(|key| key.kid == kid))
+    }
+
     /// The claims of a token that is ours and still valid at `now` (strictly before `exp`).
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let claims = signed_claims(token, &self.keys, &self.issuer, &self.audience)?;

@@ -164,3 +164,45 @@ async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
         new.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Serves whatever JWKS `published` holds, over HTTP, as keygate's own API would.
+async fn jwks_server(published: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = published.lock().unwrap().to_string();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    format!("http://{address}/.well-known/jwks.json")
+}
+
+/// After a rotation, a warm authorizer meets tokens under a key it has not seen: it fetches the
+/// JWKS again (not more often than its interval) and lets them in.
+#[tokio::test]
+async fn a_token_under_a_key_not_yet_seen_makes_the_authorizer_fetch_the_keys_again() {
+    use keygate_core::http::token_authorizer::{JWKS_URL, PublishedKeys};
+    let before = TestApp::new().await;
+    let published =
+        std::sync::Arc::new(std::sync::Mutex::new(serde_json::to_value(before.app.jwks().unwrap()).unwrap()));
+    let url = jwks_server(published.clone()).await;
+    let lookup = |name: &str| (name == JWKS_URL).then(|| url.clone());
+    let eager = PublishedKeys::from_lookup(lookup, std::time::Duration::ZERO).await.unwrap();
+    let patient = PublishedKeys::from_lookup(lookup, std::time::Duration::from_secs(3600)).await.unwrap();
+
+    let after = TestApp::new().await;
+    let token = mint(&after).await;
+    let event = request_with(Some(&format!("Bearer {token}")));
+    assert!(!eager.authorize(after.app.now(), &event).await.is_authorized, "not published yet");
+    *published.lock().unwrap() = serde_json::to_value(after.app.jwks().unwrap()).unwrap();
+    assert!(eager.authorize(after.app.now(), &event).await.is_authorized, "fetched again");
+    assert!(!patient.authorize(after.app.now(), &event).await.is_authorized, "not before its interval");
+}
