@@ -10,7 +10,7 @@ use clap::Args;
 use keygate_core::store::Record;
 
 use crate::data_dir;
-use crate::store_choice::StoreArgs;
+use crate::store_choice::{Existing, StoreArgs};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -26,6 +26,9 @@ pub struct ImportArgs {
     /// Read from here instead of from standard input.
     #[arg(long, short)]
     input: Option<PathBuf>,
+    /// Import into a store that already holds items, adding only what it lacks.
+    #[arg(long)]
+    merge: bool,
     #[command(flatten)]
     into: Source,
 }
@@ -41,10 +44,10 @@ struct Source {
 }
 
 pub async fn export(args: ExportArgs) -> Result<(), String> {
-    let store = args.from.store.open_persistent(&args.from.data_dir).await?;
+    let store = args.from.store.open_persistent(&args.from.data_dir, Existing::Required).await?;
     let records = store.export().await.map_err(|e| e.to_string())?;
     let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        Some(path) => Box::new(private_file(path).map_err(|e| format!("{}: {e}", path.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
@@ -53,7 +56,11 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
         sink.write_all(b"\n").map_err(|e| e.to_string())?;
     }
     sink.flush().map_err(|e| e.to_string())?;
-    eprintln!("keygate: exported {} records", records.len());
+    eprintln!(
+        "keygate: exported {} records from {}",
+        records.len(),
+        args.from.store.describe(&args.from.data_dir)
+    );
     Ok(())
 }
 
@@ -75,11 +82,29 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
         record.check().map_err(|e| format!("line {}: {e}", index + 1))?;
         records.push(record);
     }
-    let store = args.into.store.open_persistent(&args.into.data_dir).await?;
+    let into = args.into.store.describe(&args.into.data_dir);
+    let store = args.into.store.open_persistent(&args.into.data_dir, Existing::Create).await?;
+    // A key deleted since the backup would come back: into a store in use, only on purpose.
+    if !args.merge && !store.is_empty().await.map_err(|e| e.to_string())? {
+        return Err(format!(
+            "{into} is not empty: --merge adds what is missing (keys deleted since the backup come back), \
+             never overwriting"
+        ));
+    }
     let imported = store.import(&records).await.map_err(|e| e.to_string())?;
+    eprintln!("keygate: into {into}:");
     eprintln!(
         "keygate: imported {} records, kept {} already there (an import never overwrites)",
         imported.added, imported.kept
     );
     Ok(())
+}
+
+/// The backup holds key hashes and replay nonces: readable by its owner only.
+fn private_file(path: &std::path::Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }

@@ -12,15 +12,16 @@ pub const DATABASE_FILE: &str = "keygate.db";
 
 #[derive(Args)]
 pub struct StoreArgs {
-    /// The embedded store: `sqlite` keeps keys, quotas, refresh markers and replay nonces in
-    /// `<data-dir>/keygate.db` across restarts; `memory` forgets them when the process ends.
-    #[arg(long, value_enum, default_value_t = Embedded::Sqlite, conflicts_with = "table")]
-    store: Embedded,
+    /// The embedded store: `sqlite` (the default) keeps keys, quotas, refresh markers and replay
+    /// nonces in `<data-dir>/keygate.db` across restarts; `memory` forgets them when the process
+    /// ends. Given explicitly, it wins over a table named in the environment.
+    #[arg(long, value_enum)]
+    store: Option<Embedded>,
     /// Keep keys in this DynamoDB table (created if missing) instead of the embedded store.
     #[arg(long, env = "KEYGATE_TABLE_NAME")]
     table: Option<String>,
     /// A DynamoDB-compatible endpoint (DynamoDB Local, an emulator); default: AWS's own.
-    #[arg(long, env = "KEYGATE_DYNAMODB_ENDPOINT", requires = "table")]
+    #[arg(long, env = "KEYGATE_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
 }
 
@@ -30,24 +31,70 @@ enum Embedded {
     Memory,
 }
 
+/// The store the flags choose.
+enum Choice<'a> {
+    Table(&'a str),
+    Sqlite,
+    Memory,
+}
+
+/// Whether a command may create the embedded database, or needs one to be there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Create,
+    Required,
+}
+
 impl StoreArgs {
-    /// The chosen store, if it outlives this process: what export and import work on.
-    pub async fn open_persistent(&self, data_dir: &Path) -> Result<Arc<dyn Store>, String> {
-        if self.table.is_none() && self.store == Embedded::Memory {
-            return Err("the memory store lives only inside its server: choose sqlite or a --table".into());
+    fn choice(&self) -> Choice<'_> {
+        match (self.store, &self.table) {
+            (Some(Embedded::Memory), _) => Choice::Memory,
+            (Some(Embedded::Sqlite), _) | (None, None) => Choice::Sqlite,
+            (None, Some(table)) => Choice::Table(table),
         }
-        self.open(data_dir).await
+    }
+
+    /// What a command works on, in words, for its output.
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self.choice() {
+            Choice::Table(table) => match &self.dynamodb_endpoint {
+                Some(endpoint) => format!("the DynamoDB table {table} at {endpoint}"),
+                None => format!("the DynamoDB table {table}"),
+            },
+            Choice::Sqlite => data_dir.join(DATABASE_FILE).display().to_string(),
+            Choice::Memory => "memory".into(),
+        }
+    }
+
+    /// The chosen store, if it outlives this process: what export and import work on.
+    pub async fn open_persistent(
+        &self,
+        data_dir: &Path,
+        existing: Existing,
+    ) -> Result<Arc<dyn Store>, String> {
+        match self.choice() {
+            Choice::Memory => {
+                Err("the memory store lives only inside its server: choose sqlite or a --table".into())
+            }
+            Choice::Sqlite if existing == Existing::Required && !data_dir.join(DATABASE_FILE).exists() => {
+                Err(format!(
+                    "{}: no database there (is --data-dir right?)",
+                    data_dir.join(DATABASE_FILE).display()
+                ))
+            }
+            _ => self.open(data_dir).await,
+        }
     }
 
     pub async fn open(&self, data_dir: &Path) -> Result<Arc<dyn Store>, String> {
-        if let Some(table) = &self.table {
-            let store = DynamoStore::connect(self.dynamodb_endpoint.as_deref(), table.as_str()).await;
-            store.create_table_if_missing().await.map_err(|e| e.to_string())?;
-            return Ok(Arc::new(store));
-        }
-        match self.store {
-            Embedded::Memory => Ok(Arc::new(MemoryStore::new())),
-            Embedded::Sqlite => {
+        match self.choice() {
+            Choice::Table(table) => {
+                let store = DynamoStore::connect(self.dynamodb_endpoint.as_deref(), table).await;
+                store.create_table_if_missing().await.map_err(|e| e.to_string())?;
+                Ok(Arc::new(store))
+            }
+            Choice::Memory => Ok(Arc::new(MemoryStore::new())),
+            Choice::Sqlite => {
                 std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
                 let path = data_dir.join(DATABASE_FILE);
                 let store = SqliteStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -56,7 +56,10 @@ async fn an_export_imported_elsewhere_keeps_keys_quotas_and_refresh_markers() {
     let moved = via_dynamodb_if_there(&backup, new.path());
     let said = succeeded(keygate(&["import", "--input", moved.to_str().unwrap()], new.path()));
     assert!(said.contains("imported 5 records, kept 0"), "{said}");
-    let said = succeeded(keygate(&["import", "--input", moved.to_str().unwrap()], new.path()));
+    let again = keygate(&["import", "--input", moved.to_str().unwrap()], new.path());
+    let refused = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && refused.contains("is not empty: --merge"), "{refused}");
+    let said = succeeded(keygate(&["import", "--merge", "--input", moved.to_str().unwrap()], new.path()));
     assert!(said.contains("imported 0 records, kept 5"), "importing twice adds nothing: {said}");
 
     let server = start_with(new.path(), &[]);
@@ -98,8 +101,11 @@ fn a_file_with_one_bad_line_imports_nothing() {
     assert!(stderr.contains("line 2"), "{stderr}");
 
     let export = keygate(&["export"], dir.path());
-    assert!(export.status.success());
-    assert_eq!(String::from_utf8_lossy(&export.stdout), "", "nothing was written");
+    let refused = String::from_utf8_lossy(&export.stderr);
+    assert!(
+        !export.status.success() && refused.contains("no database there"),
+        "nothing was written: {refused}"
+    );
 }
 
 #[test]

@@ -447,7 +447,9 @@ pub async fn one_of_each(store: &Arc<dyn Store>, now: Timestamp) -> (Fixture, Fi
 /// backup cannot hand a key back the units it has used since; what was deleted comes back.
 pub async fn export_then_import_restores_without_overwriting(store: Arc<dyn Store>) {
     let now = Clock::default().now();
+    assert!(store.is_empty().await.unwrap(), "a new store is empty");
     let (a, b) = one_of_each(&store, now).await;
+    assert!(!store.is_empty().await.unwrap());
     let backup = store.export().await.unwrap();
     let mut kinds: Vec<&str> = backup
         .iter()

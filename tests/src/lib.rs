@@ -325,6 +325,9 @@ impl Store for UnavailableStore {
     async fn export(&self) -> Result<Vec<Record>, StoreError> {
         Err(down())
     }
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        Err(down())
+    }
     async fn import(&self, _: &[Record]) -> Result<Imported, StoreError> {
         Err(down())
     }

@@ -259,6 +259,14 @@ impl Store for MemoryStore {
         Ok(records)
     }
 
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let tables = self.tables();
+        Ok(tables.keys.is_empty()
+            && tables.refresh_markers.entries.is_empty()
+            && tables.revoked_families.entries.is_empty()
+            && tables.nonces.entries.is_empty())
+    }
+
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
         let mut tables = self.tables();
         let mut imported = Imported::default();

@@ -123,6 +123,9 @@ pub trait Store: Send + Sync {
     /// Every stored item (lapsed ones not yet swept included), in [`Record::sort`]'s order.
     async fn export(&self) -> Result<Vec<Record>, StoreError>;
 
+    /// Whether the store holds nothing at all: an import into a store in use must say it merges.
+    async fn is_empty(&self) -> Result<bool, StoreError>;
+
     /// Puts each record whose item is not there yet and keeps the ones that are.
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError>;
 }

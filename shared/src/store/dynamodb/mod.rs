@@ -415,6 +415,19 @@ impl Store for DynamoStore {
         Ok(records)
     }
 
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let page = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("is empty"))?;
+        Ok(page.items().is_empty() && page.last_evaluated_key().is_none())
+    }
+
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
         let mut imported = Imported::default();
         for record in records {

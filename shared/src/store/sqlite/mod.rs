@@ -503,6 +503,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        self.read("is empty", |tx| {
+            let sql = "SELECT NOT EXISTS (SELECT 1 FROM keys) AND NOT EXISTS (SELECT 1 FROM lapsing)";
+            Ok(tx.query_one(sql, [], |row| row.get(0))?.unwrap_or(true))
+        })
+        .await
+    }
+
     /// In chunks, each its own transaction, so a long import into a running server's file never
     /// holds its writes back for long.
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
