@@ -92,9 +92,8 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
         ));
     }
     let imported = store.import(&records).await.map_err(|e| e.to_string())?;
-    eprintln!("keygate: into {into}:");
     eprintln!(
-        "keygate: imported {} records, kept {} already there (an import never overwrites)",
+        "keygate: imported {} records, kept {} already there (an import never overwrites), into {into}",
         imported.added, imported.kept
     );
     Ok(())

@@ -32,14 +32,14 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    /// Wraps an operation's outcome: kept if it succeeded; answered with the outcome if the batch
-    /// commits, with the commit's failure otherwise.
     /// A job whose caller has gone (its request was dropped) does nothing: no unit is consumed
     /// for an answer nobody will read.
     pub fn abandoned() -> Self {
         Pending { keep: false, answer: Box::new(|_| {}) }
     }
 
+    /// Wraps an operation's outcome: kept if it succeeded; answered with the outcome if the batch
+    /// commits, with the commit's failure otherwise.
     pub fn of<T: Send + 'static>(
         outcome: Result<T, WriteError>,
         caller: tokio::sync::oneshot::Sender<Result<T, WriteError>>,
