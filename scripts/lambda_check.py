@@ -4,7 +4,7 @@ file, against moto standing in for DynamoDB and Secrets Manager. The events' pla
 replaced by a key the create function makes, so every route does its real work.
 
 usage: python scripts/lambda_check.py --emulator URL [--all]
-Without --all it invokes the part CI runs (see CI_FUNCTIONS); scripts/lambda-check starts moto.
+Without --all it invokes the main path (MAIN_PATH); scripts/lambda-check starts moto.
 """
 
 import argparse
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEHOLDER_ID = "api-key-0f1e2d3c4b5a"
 PLACEHOLDER_KEY = "kg_0f1e2d3c4b5a_ExampleKeyValueForSamLocalInvoke2AKuJn"
 ADMIN = {"access_key": "AKLAMBDACHECK000000", "secret_key": "lambda-check-secret-key-0123456789", "domain_id": "local"}
-CI_FUNCTIONS = {
+MAIN_PATH = {
     "health", "not-found", "identity-api-key-create", "key-regist", "auth-token", "auth-refresh",
     "admin-authorizer", "token-authorizer",
 }
@@ -241,7 +241,7 @@ def main():
     parser.add_argument("--all", action="store_true")
     args = parser.parse_args()
     functions = sorted(os.listdir(os.path.join(ROOT, "functions")))
-    wanted = set(functions) if args.all else CI_FUNCTIONS
+    wanted = set(functions) if args.all else MAIN_PATH
 
     environment = prepare_aws(args.emulator)
     # The token authorizer needs the JWKS at start: the jwks function's, served over HTTP. Its
