@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -121,19 +122,20 @@ def prepare_aws(emulator):
     }
 
 
-def start_watch(environment):
+def start_watch(environment, port=None, log_name="lambda-watch.log"):
     """`cargo lambda watch`: every function binary behind the runtime API emulator."""
-    env_file = os.path.join(ROOT, "target", "lambda-check.env")
+    port = port or INVOKE_PORT
+    env_file = os.path.join(ROOT, "target", f"{log_name}.env")
     with open(env_file, "w") as file:
         file.writelines(f"{name}={value}\n" for name, value in environment.items())
-    command = ["cargo", "lambda", "watch", "--invoke-port", str(INVOKE_PORT), "--ignore-changes",
+    command = ["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes",
                "--env-file", env_file]
-    log = open(os.path.join(ROOT, "target", "lambda-watch.log"), "w")
+    log = open(os.path.join(ROOT, "target", log_name), "w")
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{INVOKE_PORT}/", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
         except urllib.error.HTTPError:
             return process
         except OSError:
@@ -235,6 +237,29 @@ def check(wanted, timings):
     return jwks
 
 
+def check_start_without_a_table(environment):
+    """A Lambda whose table is not configured fails its start, naming the variable."""
+    environment = {name: value for name, value in environment.items() if name != "KEYGATE_TABLE_NAME"}
+    port = free_port()
+    watch = start_watch(environment, port, "lambda-watch-without-table.log")
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/2015-03-31/functions/auth-token/invocations",
+            data=json.dumps(event("auth-token")).encode(),
+        )
+        try:
+            urllib.request.urlopen(request, timeout=120).read()
+        except (urllib.error.URLError, OSError):
+            pass  # the function never starts, so there is no answer
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait()
+    with open(os.path.join(ROOT, "target", "lambda-watch-without-table.log")) as log:
+        said = log.read()
+    wanted = "KEYGATE_TABLE_NAME is not set: a Lambda keeps its keys in that DynamoDB table"
+    expect("auth-token without a table (fails its start)", wanted in said, {"log": said[-600:]})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emulator", required=True)
@@ -257,6 +282,7 @@ def main():
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
+    check_start_without_a_table(environment)
     print("\nfirst invocation (build, cold start and call) and the next, in seconds:")
     for name, seconds in sorted(timings.items()):
         later = f"{min(seconds[1:]):.3f}" if len(seconds) > 1 else "-"
