@@ -269,8 +269,8 @@ def main():
     wanted = set(functions) if args.all else MAIN_PATH
 
     environment = prepare_aws(args.emulator)
-    # The token authorizer needs the JWKS at start: the jwks function's, served over HTTP. Its
-    # answer does not depend on the URL, so any placeholder works for the first start.
+    # The token authorizer reads the JWKS at its start, over HTTP as from keygate's API: here the
+    # jwks function's answer, which is in place before the authorizer first starts.
     jwks_holder = {}
     environment["KEYGATE_JWKS_URL"] = serve_jwks_lazily(jwks_holder)
     watch = start_watch(environment)
