@@ -554,6 +554,13 @@ async fn the_discovery_documents_name_the_issuer_the_jwks_and_the_algorithm() {
 }
 
 #[tokio::test]
+async fn discovery_without_a_host_or_an_issuer_url_is_a_400() {
+    let t = TestApp::new().await;
+    let (status, body, _) = t.send(get("/.well-known/openid-configuration", &[])).await;
+    assert_eq!((status, body), (400, client_error("Bad request", "bad_request")));
+}
+
+#[tokio::test]
 async fn health_answers_ok() {
     let t = TestApp::new().await;
     let (status, body, _) = t.send(get("/health", &[])).await;

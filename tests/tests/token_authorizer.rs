@@ -206,3 +206,30 @@ async fn a_token_under_a_key_not_yet_seen_makes_the_authorizer_fetch_the_keys_ag
     assert!(eager.authorize(after.app.now(), &event).await.is_authorized, "fetched again");
     assert!(!patient.authorize(after.app.now(), &event).await.is_authorized, "not before its interval");
 }
+
+/// A token authorizer that cannot read the published keys fails its start, naming the setting.
+#[tokio::test]
+async fn an_authorizer_without_reachable_keys_fails_its_start() {
+    use keygate_core::http::token_authorizer::{JWKS_URL, PublishedKeys};
+    let interval = std::time::Duration::from_secs(60);
+    let missing = PublishedKeys::from_lookup(|_| None, interval).await.err().unwrap().to_string();
+    assert_eq!(missing, "configuration: KEYGATE_JWKS_URL is not set");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}/.well-known/jwks.json");
+    let unreachable = PublishedKeys::from_lookup(|name| (name == JWKS_URL).then(|| url.clone()), interval)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(unreachable.starts_with(&format!("configuration: KEYGATE_JWKS_URL {url}: ")), "{unreachable}");
+
+    let empty = std::sync::Arc::new(std::sync::Mutex::new(json!({ "keys": [] })));
+    let url = jwks_server(empty).await;
+    let no_keys = PublishedKeys::from_lookup(|name| (name == JWKS_URL).then(|| url.clone()), interval)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(no_keys, "configuration: the JWKS has no key");
+}

@@ -61,3 +61,17 @@ pub struct Imported {
     /// backup cannot give a key back the quota it has used since.
     pub kept: usize,
 }
+
+impl Imported {
+    /// Counts one record: added, or kept as it was.
+    pub fn count(&mut self, added: bool) {
+        match added {
+            true => self.added += 1,
+            false => self.kept += 1,
+        }
+    }
+
+    pub fn and(self, other: Imported) -> Imported {
+        Imported { added: self.added + other.added, kept: self.kept + other.kept }
+    }
+}

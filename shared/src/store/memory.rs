@@ -287,11 +287,7 @@ impl Store for MemoryStore {
                     tables.nonces.add(id, *lapses_at, request.clone())
                 }
             };
-            if added {
-                imported.added += 1;
-            } else {
-                imported.kept += 1;
-            }
+            imported.count(added);
         }
         Ok(imported)
     }

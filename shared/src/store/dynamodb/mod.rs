@@ -441,11 +441,11 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             match outcome {
-                Ok(_) => imported.added += 1,
+                Ok(_) => imported.count(true),
                 Err(err)
                     if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) =>
                 {
-                    imported.kept += 1;
+                    imported.count(false)
                 }
                 Err(err) => return Err(unavailable("import")(err)),
             }

@@ -521,17 +521,13 @@ impl Store for SqliteStore {
                 .write("import", move |tx| {
                     let mut done = Imported::default();
                     for record in &chunk {
-                        match tx.add_record(record)? {
-                            true => done.added += 1,
-                            false => done.kept += 1,
-                        }
+                        done.count(tx.add_record(record)?);
                     }
                     Ok(done)
                 })
                 .await
                 .map_err(store_error)?;
-            imported.added += done.added;
-            imported.kept += done.kept;
+            imported = imported.and(done);
         }
         Ok(imported)
     }
