@@ -17,11 +17,9 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 
@@ -99,10 +97,17 @@ def prepare_aws(emulator):
         cwd=ROOT, check=True,
     )
     manager = session.client("secretsmanager", endpoint_url=emulator)
-    signing_key = subprocess.run(
-        ["cargo", "run", "-q", "--locked", "-p", "keygate", "--", "secrets", "signing-key"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout
+    # As the README's deploy section makes them: a signing key, and its public key for the stack's
+    # SigningPublicKeys parameter.
+    key_file = os.path.join(ROOT, "target", f"lambda-check-signing-key-{suffix}.pem")
+    keygate = ["cargo", "run", "-q", "--locked", "-p", "keygate", "--", "secrets"]
+    subprocess.run([*keygate, "signing-key", "--out", key_file], cwd=ROOT, check=True)
+    public_keys = subprocess.run(
+        [*keygate, "public-keys", key_file], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    with open(key_file) as file:
+        signing_key = file.read()
+    os.remove(key_file)
     arns = {}
     for setting, value in [
         ("KEYGATE_ADMIN_CREDENTIALS", json.dumps([ADMIN])),
@@ -118,6 +123,7 @@ def prepare_aws(emulator):
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_REGION": "us-east-1",
+        "KEYGATE_PUBLIC_KEYS": public_keys,
         **arns,
     }
 
@@ -146,7 +152,7 @@ def start_watch(environment, port=None, log_name="lambda-watch.log"):
     sys.exit("lambda-check: cargo lambda watch did not start; see target/lambda-watch.log")
 
 
-def check(wanted, timings):
+def check(wanted, timings, published):
     run = lambda name, payload: invoke(name, payload, timings)
 
     def want(name):
@@ -167,8 +173,7 @@ def check(wanted, timings):
         expect("discovery", answer["statusCode"] == 200 and body_of(answer)["jwks_uri"].endswith("/.well-known/jwks.json"), answer)
 
     answer = run("jwks", event("jwks"))
-    jwks = body_of(answer)
-    expect("jwks", answer["statusCode"] == 200 and len(jwks["keys"]) == 1, answer)
+    expect("jwks (the published keys)", answer["statusCode"] == 200 and body_of(answer) == published, answer)
 
     answer = run("identity-api-key-create", event("identity-api-key-create"))
     created = body_of(answer)
@@ -234,7 +239,6 @@ def check(wanted, timings):
             answer = run(name, event(name, ours))
             good = answer["statusCode"] == status and holds(body_of(answer) or {})
             expect(f"{name} ({status})", good, answer)
-    return jwks
 
 
 def check_start_without_a_table(environment):
@@ -269,16 +273,10 @@ def main():
     wanted = set(functions) if args.all else MAIN_PATH
 
     environment = prepare_aws(args.emulator)
-    # The token authorizer reads the JWKS at its start, over HTTP as from keygate's API: here the
-    # jwks function's answer, which is in place before the authorizer first starts.
-    jwks_holder = {}
-    environment["KEYGATE_JWKS_URL"] = serve_jwks_lazily(jwks_holder)
     watch = start_watch(environment)
     timings = {}
     try:
-        jwks = invoke("jwks", event("jwks"), timings)
-        jwks_holder["jwks"] = body_of(jwks)
-        check(wanted, timings)
+        check(wanted, timings, json.loads(environment["KEYGATE_PUBLIC_KEYS"]))
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
@@ -287,26 +285,6 @@ def main():
     for name, seconds in sorted(timings.items()):
         later = f"{min(seconds[1:]):.3f}" if len(seconds) > 1 else "-"
         print(f"  {name:<26} {seconds[0]:8.3f} {later:>8}")
-
-
-def serve_jwks_lazily(holder):
-    """Serves whatever JWKS `holder` has by the time the token authorizer first starts."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            data = json.dumps(holder.get("jwks", {"keys": []})).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use keygate_core::tokens::SigningAlgorithm;
+use keygate_core::tokens::{PublicKeys, SigningAlgorithm};
 
 use crate::data_dir::{new_credentials, new_pepper, write_private};
 
@@ -13,8 +13,27 @@ pub enum SecretsCommand {
     /// Write a new admin credential, pepper and signing key into a new directory, readable by
     /// you only, and print the commands that store them in Secrets Manager.
     Init(InitArgs),
-    /// Print a new token-signing key (PKCS#8 PEM): the next value of the signing-key secret.
-    SigningKey(AlgorithmArg),
+    /// Make a new token-signing key (PKCS#8 PEM): the next value of the signing-key secret.
+    SigningKey(SigningKeyArgs),
+    /// Print the JWKS of the public keys to publish (the stack's SigningPublicKeys), from private
+    /// keys (PEM files: their public halves) and JWKS files (their keys), in the order given.
+    PublicKeys(PublicKeysArgs),
+}
+
+#[derive(Args)]
+pub struct SigningKeyArgs {
+    /// Write it to this new file, readable by you only, instead of printing it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    algorithm: AlgorithmArg,
+}
+
+#[derive(Args)]
+pub struct PublicKeysArgs {
+    /// PEM private keys and JWKS files (a saved /.well-known/jwks.json, say).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -46,25 +65,47 @@ const FILES: [(&str, &str); 3] = [
     ("pepper", "keygate/pepper"),
     ("signing-key.pem", "keygate/signing-key"),
 ];
+/// The public keys `init` writes beside them: no secret, the stack's SigningPublicKeys.
+const PUBLIC_KEYS_FILE: &str = "public-keys.json";
 
 pub fn run(command: SecretsCommand) -> Result<(), String> {
     match command {
-        SecretsCommand::SigningKey(AlgorithmArg { algorithm }) => {
-            print!("{}", algorithm.generate_pem());
+        SecretsCommand::Init(args) => init(args),
+        SecretsCommand::SigningKey(SigningKeyArgs { out, algorithm }) => {
+            let pem = algorithm.algorithm.generate_pem();
+            match out {
+                Some(path) => write_private(&path, &pem).map_err(|e| format!("{}: {e}", path.display())),
+                None => {
+                    print!("{pem}");
+                    Ok(())
+                }
+            }
+        }
+        SecretsCommand::PublicKeys(PublicKeysArgs { files }) => {
+            let texts = files
+                .iter()
+                .map(|path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let named = files.iter().map(|path| path.display().to_string()).zip(texts);
+            println!("{}", public_keys(named)?);
             Ok(())
         }
-        SecretsCommand::Init(args) => init(args),
     }
 }
 
 fn init(args: InitArgs) -> Result<(), String> {
     let out = &args.out;
     std::fs::create_dir(out).map_err(|e| format!("{}: {e} (it must not exist yet)", out.display()))?;
-    let values = [new_credentials(&args.domain), new_pepper(), args.algorithm.algorithm.generate_pem()];
+    let signing_key = args.algorithm.algorithm.generate_pem();
+    let values = [new_credentials(&args.domain), new_pepper(), signing_key.clone()];
     for ((file, _), value) in FILES.iter().zip(&values) {
         let path = out.join(file);
         write_private(&path, value).map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    let published = public_keys([("the new signing key".to_owned(), signing_key)])?;
+    let path = out.join(PUBLIC_KEYS_FILE);
+    std::fs::write(&path, format!("{published}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+
     println!("keygate: new secrets in {}; store them with:", out.display());
     for (file, name) in FILES {
         println!(
@@ -72,5 +113,20 @@ fn init(args: InitArgs) -> Result<(), String> {
             out.join(file).display()
         );
     }
+    println!("and deploy with SigningPublicKeys set to the public keys in {}", path.display());
     Ok(())
+}
+
+/// One JWKS of the keys in `sources` (name, text): a PEM private key gives its public half, a
+/// JWKS its keys; a key given twice is listed once. Compact JSON, as a stack parameter takes it.
+fn public_keys(sources: impl IntoIterator<Item = (String, String)>) -> Result<String, String> {
+    let mut gathered: Option<PublicKeys> = None;
+    for (name, text) in sources {
+        let keys = PublicKeys::read(&text).map_err(|e| format!("{name}: {e}"))?;
+        gathered = Some(match gathered {
+            Some(before) => before.and(&keys)?,
+            None => keys,
+        });
+    }
+    gathered.map(|keys| keys.document().to_owned()).ok_or_else(|| "no key given".into())
 }

@@ -6,6 +6,7 @@ mod support;
 
 use std::process::Command;
 
+use keygate_core::config::PUBLIC_KEYS;
 use keygate_core::http::token_authorizer;
 use serde_json::{Value, json};
 use support::{BINARY, call, cli, json_of, key_command, start};
@@ -66,14 +67,12 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
 
     let (status, body) = call(http.get(url("/.well-known/jwks.json"))).await;
     assert_eq!((status, &body["keys"][0]["alg"]), (200, &json!("EdDSA")));
-    // The token authorizer of customers' APIs starts from this JWKS and lets the new token in.
-    let jwks_url = url("/.well-known/jwks.json");
-    let lookup = |name: &str| (name == token_authorizer::JWKS_URL).then(|| jwks_url.clone());
-    let keys = token_authorizer::PublishedKeys::from_lookup(lookup, std::time::Duration::from_secs(60))
-        .await
+    // The token authorizer of customers' APIs, configured with this JWKS, lets the new token in.
+    let published = body.to_string();
+    let verifier = token_authorizer::verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| published.clone()))
         .expect("the authorizer starts from the server's JWKS");
     let newest = body_token(&http, &url("/v1/auth/token"), &key).await;
-    assert!(keys.verifier().verify(&newest, keygate_core::model::now()).is_ok());
+    assert!(verifier.verify(&newest, keygate_core::model::now()).is_ok());
     let (status, _) = call(http.get(url("/health"))).await;
     assert_eq!(status, 200);
 

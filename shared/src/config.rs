@@ -6,12 +6,15 @@ use chrono::TimeDelta;
 use crate::key_value::Pepper;
 use crate::limits::MAX_TOTAL_USAGE;
 use crate::signature::Credentials;
-use crate::tokens::{Lifetimes, SigningAlgorithm, SigningKeys, TokenService};
+use crate::tokens::{Lifetimes, PublicKeys, SigningAlgorithm, SigningKeys, TokenService};
 
 pub const ADMIN_CREDENTIALS: &str = "KEYGATE_ADMIN_CREDENTIALS";
 pub const PEPPER: &str = "KEYGATE_PEPPER";
 pub const SIGNING_KEY: &str = "KEYGATE_SIGNING_KEY";
 pub const SIGNING_KEY_PREVIOUS: &str = "KEYGATE_SIGNING_KEY_PREVIOUS";
+/// The JWKS to publish and verify with, apart from the signing key: in AWS the JWKS function and
+/// the token authorizer hold these public keys and no private one.
+pub const PUBLIC_KEYS: &str = "KEYGATE_PUBLIC_KEYS";
 pub const JWT_ALG: &str = "KEYGATE_JWT_ALG";
 pub const ISSUER: &str = "KEYGATE_ISSUER";
 pub const AUDIENCE: &str = "KEYGATE_AUDIENCE";
@@ -63,6 +66,15 @@ pub fn admin_credentials(json: &str) -> Result<Credentials, ConfigError> {
     Credentials::new(list).map_err(|e| ConfigError(format!("{ADMIN_CREDENTIALS}: {e}")))
 }
 
+/// The keys of `KEYGATE_PUBLIC_KEYS`: what a function that publishes or verifies tokens, and
+/// signs none, is configured with.
+pub fn public_keys(lookup: impl Fn(&str) -> Option<String>) -> Result<PublicKeys, ConfigError> {
+    let document = lookup(PUBLIC_KEYS).ok_or_else(|| {
+        ConfigError(format!("{PUBLIC_KEYS} is not set: it holds the JWKS of the token-signing public keys"))
+    })?;
+    PublicKeys::parse(&document).map_err(|e| ConfigError(format!("{PUBLIC_KEYS}: {e}")))
+}
+
 /// What a key gets when its creator does not say.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyDefaults {
@@ -76,7 +88,7 @@ pub struct KeyDefaults {
 pub struct Uses {
     /// Hashes key values: routes that take a key or make one.
     pub pepper: bool,
-    /// Signs tokens and publishes their public keys.
+    /// Signs tokens (and verifies them, for refresh).
     pub signing_key: bool,
 }
 
@@ -89,14 +101,15 @@ impl Uses {
     /// Admin routes that only read or change stored keys.
     pub const NO_SECRET: Uses = Uses { pepper: false, signing_key: false };
 
-    /// The settings that hold those secrets.
+    /// The settings that hold those secrets. (A previous signing key is not one: in AWS its
+    /// public half is published through `KEYGATE_PUBLIC_KEYS`, and no function holds it.)
     pub fn secrets(self) -> Vec<&'static str> {
         let mut names = Vec::new();
         if self.pepper {
             names.push(PEPPER);
         }
         if self.signing_key {
-            names.extend([SIGNING_KEY, SIGNING_KEY_PREVIOUS]);
+            names.push(SIGNING_KEY);
         }
         names
     }
@@ -153,9 +166,15 @@ impl Config {
                 let algorithm_name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
                 let algorithm = SigningAlgorithm::parse(&algorithm_name)
                     .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
-                let previous = lookup(SIGNING_KEY_PREVIOUS);
-                let keys = SigningKeys::from_pems(algorithm, &required(SIGNING_KEY)?, previous.as_deref())
-                    .map_err(ConfigError)?;
+                let current = required(SIGNING_KEY)?;
+                let keys = match lookup(PUBLIC_KEYS) {
+                    Some(_) => SigningKeys::with_public_keys(algorithm, &current, public_keys(&lookup)?)
+                        .map_err(|e| ConfigError(format!("{e} ({PUBLIC_KEYS})")))?,
+                    None => {
+                        let previous = lookup(SIGNING_KEY_PREVIOUS);
+                        SigningKeys::from_pems(algorithm, &current, previous.as_deref()).map_err(ConfigError)?
+                    }
+                };
                 let issuer = lookup(ISSUER).unwrap_or_else(|| "keygate".into());
                 let audience = lookup(AUDIENCE).unwrap_or_else(|| "keygate".into());
                 Some(TokenService::new(keys, issuer, audience, lifetimes))
@@ -238,8 +257,8 @@ mod tests {
         let cases = [
             (Uses::NO_SECRET, vec![]),
             (Uses::PEPPER, vec![PEPPER]),
-            (Uses::SIGNING_KEY, vec![SIGNING_KEY, SIGNING_KEY_PREVIOUS]),
-            (Uses::PEPPER_AND_SIGNING_KEY, vec![PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS]),
+            (Uses::SIGNING_KEY, vec![SIGNING_KEY]),
+            (Uses::PEPPER_AND_SIGNING_KEY, vec![PEPPER, SIGNING_KEY]),
         ];
         for (uses, expected) in cases {
             let asked = std::cell::RefCell::new(Vec::new());
@@ -255,7 +274,7 @@ mod tests {
                 uses,
             )
             .unwrap();
-            let secrets = [PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS];
+            let secrets = [PEPPER, SIGNING_KEY];
             let mut asked_secrets: Vec<String> =
                 asked.take().into_iter().filter(|name| secrets.contains(&name.as_str())).collect();
             asked_secrets.sort();
@@ -263,6 +282,38 @@ mod tests {
             assert_eq!(uses.secrets(), expected, "{uses:?}");
             assert_eq!((config.pepper.is_some(), config.tokens.is_some()), (uses.pepper, uses.signing_key));
         }
+    }
+
+    /// In AWS the published keys come apart from the signing key, which must be among them.
+    #[test]
+    fn published_keys_must_include_the_signing_key() {
+        let pem = SigningAlgorithm::EdDsa.generate_pem();
+        let other = SigningAlgorithm::EdDsa.generate_pem();
+        let jwks_of = |pems: &[&str]| {
+            let keys: Vec<_> = pems.iter().map(|pem| crate::tokens::public_jwk_of_pem(pem).unwrap()).collect();
+            serde_json::json!({ "keys": keys }).to_string()
+        };
+        let config = |published: String| {
+            Config::for_uses(
+                |name| match name {
+                    SIGNING_KEY => Some(pem.clone()),
+                    PUBLIC_KEYS => Some(published.clone()),
+                    // Not read when the keys are published apart.
+                    SIGNING_KEY_PREVIOUS => Some("not a pem".into()),
+                    _ => None,
+                },
+                Uses::SIGNING_KEY,
+            )
+        };
+        let tokens = config(jwks_of(&[&pem, &other])).unwrap().tokens.unwrap();
+        assert_eq!(tokens.public_keys().jwks().keys.len(), 2);
+
+        let err = config(jwks_of(&[&other])).err().unwrap().to_string();
+        assert!(err.contains("is not among the published keys (KEYGATE_PUBLIC_KEYS)"), "{err}");
+        let err = config("{\"keys\":[]}".into()).err().unwrap().to_string();
+        assert_eq!(err, "configuration: KEYGATE_PUBLIC_KEYS: the JWKS has no key");
+        let err = public_keys(|_| None).err().unwrap().to_string();
+        assert!(err.starts_with("configuration: KEYGATE_PUBLIC_KEYS is not set"), "{err}");
     }
 
     #[test]

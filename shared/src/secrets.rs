@@ -9,10 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-use crate::config::{ConfigError, SIGNING_KEY, SIGNING_KEY_PREVIOUS};
-
-/// The version a rotation leaves behind (`put-secret-value` moves the label itself).
-const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
+use crate::config::ConfigError;
 
 /// The variable that names a setting's secret: `KEYGATE_PEPPER` → `KEYGATE_PEPPER_SECRET_ARN`.
 pub fn arn_variable(setting: &str) -> String {
@@ -36,49 +33,26 @@ pub async fn lookup_from_env(
     Ok(move |name: &str| fetched.get(name).cloned().or_else(|| env(name)))
 }
 
-/// Reads each setting's secret (its current version). The signing key's secret also gives its
-/// previous version, if it has one, as `KEYGATE_SIGNING_KEY_PREVIOUS`: tokens signed before a
-/// rotation keep verifying until they expire.
+/// Reads each setting's secret, its current version. (A signing key rotated out is not read: its
+/// public half stays published through `KEYGATE_PUBLIC_KEYS`, which is all a token needs.)
 pub async fn read(
     client: &Client,
     wanted: &[(&str, String)],
 ) -> Result<HashMap<String, String>, ConfigError> {
     let mut values = HashMap::new();
     for (setting, arn) in wanted {
-        let current = version(client, setting, arn, None).await?;
-        let current =
-            current.ok_or_else(|| ConfigError::new(format!("{setting}: the secret {arn} is empty")))?;
-        values.insert((*setting).to_owned(), current);
-        let previous_named = wanted.iter().any(|(other, _)| *other == SIGNING_KEY_PREVIOUS);
-        if *setting == SIGNING_KEY
-            && !previous_named
-            && let Some(previous) = version(client, setting, arn, Some(PREVIOUS_STAGE)).await?
-        {
-            values.insert(SIGNING_KEY_PREVIOUS.to_owned(), previous);
-        }
+        values.insert((*setting).to_owned(), current_value(client, setting, arn).await?);
     }
     Ok(values)
 }
 
-/// One version of a secret: the current one, or `stage` (`None` if the secret has none).
-async fn version(
-    client: &Client,
-    setting: &str,
-    arn: &str,
-    stage: Option<&str>,
-) -> Result<Option<String>, ConfigError> {
-    let request = client.get_secret_value().secret_id(arn).set_version_stage(stage.map(str::to_owned));
-    match request.send().await {
+async fn current_value(client: &Client, setting: &str, arn: &str) -> Result<String, ConfigError> {
+    match client.get_secret_value().secret_id(arn).send().await {
         Ok(output) => match output.secret_string() {
-            Some(value) => Ok(Some(value.to_owned())),
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            Some(_) => Err(ConfigError::new(format!("{setting}: the secret {arn} is empty"))),
             None => Err(ConfigError::new(format!("{setting}: the secret {arn} holds no text"))),
         },
-        Err(err)
-            if stage.is_some()
-                && err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
         // The SDK's error names the call and the cause, never the value.
         Err(err) => Err(ConfigError::new(format!(
             "{setting}: cannot read the secret {arn}: {}",

@@ -2,7 +2,7 @@
 //! otherwise), the JWKS that publishes their public keys, and verification for refresh.
 
 use chrono::TimeDelta;
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,16 @@ impl SigningAlgorithm {
         }
     }
 
+    /// Whether a JWK's key type is the one this algorithm signs with.
+    fn fits(self, parameters: &AlgorithmParameters) -> bool {
+        matches!(
+            (self, parameters),
+            (Self::EdDsa, AlgorithmParameters::OctetKeyPair(_))
+                | (Self::Es256, AlgorithmParameters::EllipticCurve(_))
+                | (Self::Rs256, AlgorithmParameters::RSA(_))
+        )
+    }
+
     /// The name JOSE gives it (`alg`), as `KEYGATE_JWT_ALG` takes it.
     pub fn name(self) -> &'static str {
         match self {
@@ -121,65 +131,154 @@ impl SigningAlgorithm {
 
 /// A published key, with the one algorithm tokens under it must name: the algorithm comes from
 /// our configuration, never from the token.
+#[derive(Clone)]
 struct VerifyingKey {
     kid: String,
     algorithm: SigningAlgorithm,
     key: DecodingKey,
 }
 
-/// The current signing key and every key a token may still be verified with.
+/// The public keys tokens verify under, as `/.well-known/jwks.json` publishes them (current and
+/// previous, across a rotation). Public: the functions that only publish or verify hold these and
+/// no private key.
+#[derive(Clone)]
+pub struct PublicKeys {
+    jwks: JwkSet,
+    /// The JWKS as JSON, serialised once: the JWKS route answers with it as it is.
+    document: String,
+    verifying: Vec<VerifyingKey>,
+}
+
+impl PublicKeys {
+    /// From a JWKS document: every key needs a `kid` and one of our algorithms as `alg`, of its own
+    /// key type. Private parameters (`d`, ...) are dropped, never published.
+    pub fn parse(document: &str) -> Result<Self, String> {
+        // serde's message quotes no more than a token of input, and the input is public anyway.
+        let jwks: JwkSet = serde_json::from_str(document).map_err(|e| format!("not a JWKS: {e}"))?;
+        Self::from_jwks(jwks)
+    }
+
+    /// The public keys in a text: a JWKS document, or a PKCS#8 PEM private key (its public half).
+    pub fn read(text: &str) -> Result<Self, String> {
+        match text.trim_start().starts_with('{') {
+            true => Self::parse(text),
+            false => Self::from_jwks(JwkSet { keys: vec![public_jwk_of_pem(text)?] }),
+        }
+    }
+
+    /// These keys, then those of `more` not among them.
+    pub fn and(&self, more: &PublicKeys) -> Result<Self, String> {
+        let mut keys = self.jwks.keys.clone();
+        let new = more.jwks.keys.iter().filter(|jwk| {
+            !self.verifying.iter().any(|known| Some(&known.kid) == jwk.common.key_id.as_ref())
+        });
+        keys.extend(new.cloned());
+        Self::from_jwks(JwkSet { keys })
+    }
+
+    fn from_jwks(jwks: JwkSet) -> Result<Self, String> {
+        if jwks.keys.is_empty() {
+            return Err("the JWKS has no key".into());
+        }
+        let mut verifying: Vec<VerifyingKey> = Vec::with_capacity(jwks.keys.len());
+        for jwk in &jwks.keys {
+            let kid = jwk.common.key_id.clone().ok_or("a published key has no kid")?;
+            let named = jwk.common.key_algorithm.map(|alg| alg.to_string()).unwrap_or_default();
+            let algorithm = SigningAlgorithm::parse(&named)
+                .ok_or_else(|| format!("key {kid} names the algorithm {named:?}, not one of ours"))?;
+            if !algorithm.fits(&jwk.algorithm) {
+                return Err(format!("key {kid} is not a {} key", algorithm.name()));
+            }
+            if verifying.iter().any(|key| key.kid == kid) {
+                return Err(format!("key {kid} is listed twice"));
+            }
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+            verifying.push(VerifyingKey { kid, algorithm, key });
+        }
+        let document = serde_json::to_string(&jwks).map_err(|e| format!("JWKS: {e}"))?;
+        Ok(Self { jwks, document, verifying })
+    }
+
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The JWKS as JSON.
+    pub fn document(&self) -> &str {
+        &self.document
+    }
+
+    fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.iter().find(|key| key.kid == kid)
+    }
+}
+
+/// The key tokens are signed with, and the public keys they verify under.
 pub struct SigningKeys {
     algorithm: SigningAlgorithm,
     kid: String,
     encoding: EncodingKey,
-    verifying: Vec<VerifyingKey>,
-    jwks: JwkSet,
+    published: PublicKeys,
 }
 
 impl SigningKeys {
-    /// `current` signs; `previous` (the key rotated out) still verifies and is still published.
+    /// `current` signs; `previous` (the key rotated out) still verifies. Both are published: what
+    /// the local server does, which holds every key itself.
     pub fn from_pems(
         algorithm: SigningAlgorithm,
         current: &str,
         previous: Option<&str>,
     ) -> Result<Self, String> {
         let (encoding, current_jwk) = load_pem(algorithm, current)?;
-        let mut keys = vec![(algorithm, current_jwk)];
+        let mut jwks = vec![current_jwk];
         // The key rotated out may be of the algorithm used before a switch (EdDSA to RS256, say):
         // it keeps verifying the tokens it signed, under its own algorithm.
         if let Some(previous) = previous {
             let mut algorithms = SigningAlgorithm::ALL.into_iter().filter(|other| *other != algorithm);
-            let loaded = load_pem(algorithm, previous)
-                .map(|(_, jwk)| (algorithm, jwk))
-                .or_else(|err| {
-                    algorithms.find_map(|other| Some((other, load_pem(other, previous).ok()?.1))).ok_or(err)
-                })
+            let (_, jwk) = load_pem(algorithm, previous)
+                .or_else(|err| algorithms.find_map(|other| load_pem(other, previous).ok()).ok_or(err))
                 .map_err(|err| format!("previous {err}"))?;
-            keys.push(loaded);
+            jwks.push(jwk);
         }
-        let verifying = keys
-            .iter()
-            .map(|(algorithm, jwk)| {
-                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("public key: {e}"))?;
-                let kid = jwk.common.key_id.clone().unwrap_or_default();
-                Ok(VerifyingKey { kid, algorithm: *algorithm, key })
-            })
-            .collect::<Result<_, String>>()?;
-        let jwks: Vec<Jwk> = keys.into_iter().map(|(_, jwk)| jwk).collect();
-        Ok(Self {
-            algorithm,
-            kid: jwks[0].common.key_id.clone().unwrap_or_default(),
-            encoding,
-            verifying,
-            jwks: JwkSet { keys: jwks },
-        })
+        Self::with_published(algorithm, encoding, PublicKeys::from_jwks(JwkSet { keys: jwks })?)
     }
 
-    pub fn jwks(&self) -> &JwkSet {
-        &self.jwks
+    /// `current` signs; tokens verify under the keys published apart from it (in AWS, what
+    /// `KEYGATE_PUBLIC_KEYS` gives the JWKS function), which must include `current`'s own:
+    /// otherwise nobody could verify what it signs.
+    pub fn with_public_keys(
+        algorithm: SigningAlgorithm,
+        current: &str,
+        published: PublicKeys,
+    ) -> Result<Self, String> {
+        let (encoding, _) = load_pem(algorithm, current)?;
+        Self::with_published(algorithm, encoding, published)
+    }
+
+    fn with_published(
+        algorithm: SigningAlgorithm,
+        encoding: EncodingKey,
+        published: PublicKeys,
+    ) -> Result<Self, String> {
+        let jwk = public_jwk(&encoding, algorithm)?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
+        match published.get(&kid) {
+            Some(key)
+                if key.algorithm == algorithm
+                    && published.jwks.find(&kid).is_some_and(|found| found.algorithm == jwk.algorithm) =>
+            {
+                Ok(Self { algorithm, kid, encoding, published })
+            }
+            _ => Err(format!("the signing key's public key ({kid}) is not among the published keys")),
+        }
+    }
+
+    pub fn public_keys(&self) -> &PublicKeys {
+        &self.published
     }
 }
 
+/// A private key in PKCS#8 PEM, and its public half as published.
 fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk), String> {
     let encoding = match algorithm {
         SigningAlgorithm::EdDsa => EncodingKey::from_ed_pem(pem.as_bytes()),
@@ -187,12 +286,28 @@ fn load_pem(algorithm: SigningAlgorithm, pem: &str) -> Result<(EncodingKey, Jwk)
         SigningAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
     }
     .map_err(|e| format!("signing key is not a PKCS#8 PEM for {algorithm:?}: {e}"))?;
-    let mut jwk = Jwk::from_encoding_key(&encoding, algorithm.jwt())
+    let jwk = public_jwk(&encoding, algorithm)?;
+    Ok((encoding, jwk))
+}
+
+/// The public JWK of a private key, named by its RFC 7638 thumbprint.
+fn public_jwk(encoding: &EncodingKey, algorithm: SigningAlgorithm) -> Result<Jwk, String> {
+    let mut jwk = Jwk::from_encoding_key(encoding, algorithm.jwt())
         .map_err(|e| format!("signing key (PKCS#8 v1 expected): {e}"))?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| format!("key id: {e}"))?;
     jwk.common.key_id = Some(kid);
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    Ok((encoding, jwk))
+    Ok(jwk)
+}
+
+/// The public key of a private key in PKCS#8 PEM, for whichever of our algorithms it is: what
+/// `keygate secrets public-keys` prints for the stack's `SigningPublicKeys`.
+pub fn public_jwk_of_pem(pem: &str) -> Result<Jwk, String> {
+    SigningAlgorithm::ALL
+        .into_iter()
+        .find_map(|algorithm| load_pem(algorithm, pem).ok())
+        .map(|(_, jwk)| jwk)
+        .ok_or_else(|| "not a PKCS#8 PEM private key for EdDSA, ES256 or RS256".into())
 }
 
 /// The claims of an access token (RFC 9068, with `auth_time`: when the key value was presented
@@ -255,8 +370,8 @@ impl TokenService {
         Self { keys, issuer, audience, ttl, refresh_grace, refresh_max_age }
     }
 
-    pub fn jwks(&self) -> &JwkSet {
-        self.keys.jwks()
+    pub fn public_keys(&self) -> &PublicKeys {
+        self.keys.public_keys()
     }
 
     pub fn refresh_grace(&self) -> TimeDelta {
@@ -321,7 +436,7 @@ impl TokenService {
 
     fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let keys = &self.keys;
-        let claims = signed_claims(token, &keys.verifying, &self.issuer, &self.audience)?;
+        let claims = signed_claims(token, &keys.published, &self.issuer, &self.audience)?;
         // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
         // that instant, and a token accepted after it could be refreshed a second time unnoticed.
         let refreshable_until =
@@ -343,7 +458,7 @@ impl TokenService {
 /// issuer and audience. Its expiry is left to the caller, which knows which instant counts.
 fn signed_claims(
     token: &str,
-    keys: &[VerifyingKey],
+    keys: &PublicKeys,
     issuer: &str,
     audience: &str,
 ) -> Result<AccessClaims, TokenError> {
@@ -352,7 +467,7 @@ fn signed_claims(
         return Err(TokenError::Rejected);
     }
     let kid = header.kid.ok_or(TokenError::Rejected)?;
-    let key = keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Rejected)?;
+    let key = keys.get(&kid).ok_or(TokenError::Rejected)?;
 
     let mut validation = Validation::new(key.algorithm.jwt());
     validation.set_issuer(&[issuer]);
@@ -367,37 +482,14 @@ fn signed_claims(
 /// Checks access tokens with public keys alone, as the token authorizer of customers' own APIs
 /// does: everything [`TokenService`] checks of a token it signed, and that it has not expired.
 pub struct AccessVerifier {
-    keys: Vec<VerifyingKey>,
+    keys: PublicKeys,
     issuer: String,
     audience: String,
 }
 
 impl AccessVerifier {
-    /// From the keys `/.well-known/jwks.json` publishes, each with the algorithm it names there
-    /// (one of ours): a token must name that same algorithm.
-    pub fn from_jwks(jwks: &JwkSet, issuer: String, audience: String) -> Result<Self, String> {
-        let keys = jwks
-            .keys
-            .iter()
-            .map(|jwk| {
-                let kid = jwk.common.key_id.clone().ok_or("a published key has no kid")?;
-                let named = jwk.common.key_algorithm.map(|alg| alg.to_string()).unwrap_or_default();
-                let algorithm = SigningAlgorithm::parse(&named)
-                    .ok_or_else(|| format!("key {kid} names the algorithm {named:?}, not one of ours"))?;
-                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
-                Ok(VerifyingKey { kid, algorithm, key })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        if keys.is_empty() {
-            return Err("the JWKS has no key".into());
-        }
-        Ok(Self { keys, issuer, audience })
-    }
-
-    /// Whether the token names (in its header's `kid`) a key this verifier has.
-    pub fn knows_key_of(&self, token: &str) -> bool {
-        let kid = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid);
-        kid.is_some_and(|kid| self.keys.iter().any(|key| key.kid == kid))
+    pub fn new(keys: PublicKeys, issuer: String, audience: String) -> Self {
+        Self { keys, issuer, audience }
     }
 
     /// The claims of a token that is ours and still valid at `now` (strictly before `exp`).

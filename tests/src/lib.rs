@@ -35,6 +35,7 @@ pub const PEPPER: &str = "a-pepper-known-to-the-tests-only";
 
 /// Settings shared by every keygate a test builds, so keys and tokens of one are valid in another
 /// unless a test changes a setting on purpose.
+#[derive(Clone)]
 pub struct Settings {
     pub signing_key: String,
     pub overrides: Vec<(&'static str, String)>,

@@ -49,7 +49,9 @@ async fn the_sample_events_get_the_answers_their_placeholders_deserve() {
         status(client_api::refresh(app, lambda_request(&read("auth-refresh"))).await),
         (429, client_error("This token is not authenticated.", "invalid_token"))
     );
-    assert_eq!(status(client_api::jwks(app, lambda_request(&read("jwks"))).await).0, 200);
+    // The JWKS route reads nothing of its request: its event need only be one.
+    lambda_request(&read("jwks"));
+    assert_eq!(status(client_api::jwks(app.public_keys().unwrap())).0, 200);
 }
 
 #[test]

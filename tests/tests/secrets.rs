@@ -1,12 +1,12 @@
 //! Secrets at cold start: a Lambda's environment names its secrets by ARN and it reads them from
-//! Secrets Manager (the emulator here), the signing key's previous version included; a function
-//! built without a secret answers the routes that need it with a 500, never a panic.
+//! Secrets Manager (the emulator here), the current version only; a function built without a
+//! secret answers the routes that need it with a 500, never a panic.
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::Credentials;
 use chrono::TimeDelta;
-use keygate_core::config::{Config, PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS, Uses};
+use keygate_core::config::{Config, PEPPER, SIGNING_KEY, Uses};
 use keygate_core::secrets;
 use keygate_core::tokens::SigningAlgorithm;
 use keygate_tests::*;
@@ -28,8 +28,10 @@ async fn secret(client: &Client, name: &str, value: &str) -> String {
     created.arn().unwrap().to_owned()
 }
 
+/// After a rotation only the current version is read: the previous private key reaches no
+/// function (its public half stays published through `KEYGATE_PUBLIC_KEYS`).
 #[tokio::test]
-async fn secrets_are_read_by_arn_with_the_signing_keys_previous_version() {
+async fn secrets_are_read_by_arn_current_version_only() {
     let client = secrets_manager().await;
     let (old_pem, new_pem) = (SigningAlgorithm::EdDsa.generate_pem(), SigningAlgorithm::EdDsa.generate_pem());
     let pepper = secret(&client, "pepper", "a-pepper-of-enough-bytes").await;
@@ -40,13 +42,18 @@ async fn secrets_are_read_by_arn_with_the_signing_keys_previous_version() {
     let wanted = [(PEPPER, pepper), (SIGNING_KEY, signing)];
     let values = secrets::read(&client, &wanted).await.unwrap();
     assert_eq!(values[PEPPER], "a-pepper-of-enough-bytes");
-    assert_eq!((&values[SIGNING_KEY], &values[SIGNING_KEY_PREVIOUS]), (&new_pem, &old_pem));
+    assert_eq!(values[SIGNING_KEY], new_pem);
+    assert_eq!(values.len(), 2, "nothing but the two settings asked for");
     let config = Config::for_uses(|name| values.get(name).cloned(), Uses::SIGNING_KEY).unwrap();
-    assert_eq!(config.tokens.unwrap().jwks().keys.len(), 2, "both public keys are published");
+    assert_eq!(config.tokens.unwrap().public_keys().jwks().keys.len(), 1);
+}
 
-    let fresh = secret(&client, "signing-once", &old_pem).await;
-    let values = secrets::read(&client, &[(SIGNING_KEY, fresh)]).await.unwrap();
-    assert!(!values.contains_key(SIGNING_KEY_PREVIOUS), "a secret never rotated has no previous version");
+#[tokio::test]
+async fn an_empty_secret_fails_the_start() {
+    let client = secrets_manager().await;
+    let empty = secret(&client, "pepper-empty", "").await;
+    let err = secrets::read(&client, &[(PEPPER, empty.clone())]).await.err().unwrap().to_string();
+    assert_eq!(err, format!("configuration: KEYGATE_PEPPER: the secret {empty} is empty"));
 }
 
 #[tokio::test]
@@ -76,6 +83,11 @@ async fn a_function_built_without_a_secret_answers_its_routes_that_need_it_with_
     let response =
         keygate_core::http::client_api::token(&app, get("/v1/auth/token", &[("x-api-key", key)])).await;
     assert_eq!(status_and_json(&response), (500, client_error("Internal server error", "internal_error")));
-    let response = keygate_core::http::client_api::jwks(&app, get("/.well-known/jwks.json", &[])).await;
+    // auth-refresh is built so: its route works.
+    let (status, body, _) = full.send(get("/v1/auth/token", &[("x-api-key", key)])).await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", body["result"]["access_token"].as_str().unwrap());
+    let response =
+        keygate_core::http::client_api::refresh(&app, get("/v1/auth/refresh", &[("authorization", &bearer)])).await;
     assert_eq!(response.status(), 200, "the route it was built for works");
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use keygate_core::config::{ADMIN_CREDENTIALS, PEPPER, SIGNING_KEY, SIGNING_KEY_PREVIOUS, Uses};
+use keygate_core::config::{ADMIN_CREDENTIALS, PEPPER, PUBLIC_KEYS, SIGNING_KEY, SIGNING_KEY_PREVIOUS, Uses};
 use keygate_core::secrets::arn_variable;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -75,9 +75,7 @@ fn secrets_in_code(binary: &str) -> BTreeSet<&'static str> {
         ("Uses::SIGNING_KEY)", Uses::SIGNING_KEY),
     ];
     let uses = named.iter().find(|(text, _)| main.contains(text)).map(|(_, uses)| *uses);
-    // The previous signing key comes from the signing key's own secret.
-    let secrets = uses.map(Uses::secrets).unwrap_or_default();
-    secrets.into_iter().filter(|name| *name != SIGNING_KEY_PREVIOUS).collect()
+    uses.map(Uses::secrets).unwrap_or_default().into_iter().collect()
 }
 
 #[test]
@@ -182,9 +180,28 @@ fn the_token_authorizer_is_offered_to_customers_apis_and_reads_the_published_key
     let output = &template["Outputs"]["TokenAuthorizerArn"]["Value"];
     assert_eq!(output.as_str(), Some("TokenAuthorizerFunction.Arn"));
     let function = &template["Resources"]["TokenAuthorizerFunction"]["Properties"];
-    let url = environment(function)[keygate_core::http::token_authorizer::JWKS_URL].clone();
-    assert!(url.ends_with("/.well-known/jwks.json"), "{url}");
     assert!(function["Events"].is_badvalue(), "keygate's own API does not use it");
+}
+
+/// One parameter holds the published keys, for every function that publishes, verifies or signs
+/// tokens (a signing function checks at start that its key is among them); no other has them.
+#[test]
+fn the_published_keys_reach_the_functions_that_sign_verify_or_publish_tokens() {
+    let template = template();
+    let parameter = &template["Parameters"]["SigningPublicKeys"];
+    assert_eq!(parameter["Type"].as_str(), Some("String"));
+    assert!(parameter["Default"].is_badvalue(), "required: there is no JWKS to default to");
+    let given: BTreeSet<String> = functions(&template)
+        .into_iter()
+        .filter_map(|(binary, function)| {
+            let variables = environment(&function["Properties"]);
+            let value = variables.get(PUBLIC_KEYS)?;
+            assert_eq!(value, "SigningPublicKeys", "{binary}");
+            Some(binary)
+        })
+        .collect();
+    let expected = ["auth-refresh", "auth-token", "jwks", "token-authorizer"];
+    assert_eq!(given, expected.map(str::to_owned).into());
 }
 
 #[test]

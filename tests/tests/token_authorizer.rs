@@ -5,16 +5,17 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
-use keygate_core::config::{AUDIENCE, ISSUER};
-use keygate_core::http::token_authorizer::authorize;
-use keygate_core::tokens::AccessVerifier;
+use keygate_core::config::{AUDIENCE, ISSUER, PUBLIC_KEYS, SIGNING_KEY_PREVIOUS};
+use keygate_core::http::token_authorizer::{authorize, verifier_from_lookup};
+use keygate_core::tokens::{AccessVerifier, public_jwk_of_pem};
 use keygate_tests::*;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use serde_json::{Value, json};
 
+/// The authorizer as deployed beside `t`: configured with the JWKS `t` publishes.
 fn verifier(t: &TestApp) -> AccessVerifier {
-    let jwks = t.app.jwks().unwrap().clone();
-    AccessVerifier::from_jwks(&jwks, "keygate".into(), "keygate".into()).unwrap()
+    let published = t.app.public_keys().unwrap().document().to_owned();
+    verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| published.clone())).unwrap()
 }
 
 async fn mint(t: &TestApp) -> String {
@@ -119,10 +120,9 @@ async fn a_token_of_the_previous_key_passes_after_a_rotation() {
     let before = Settings::new();
     let old = TestApp::with(&before, fresh_store().await);
     let token = mint(&old).await;
-    let rotated =
-        Settings::new().with(keygate_core::config::SIGNING_KEY_PREVIOUS, before.signing_key.clone());
+    let rotated = Settings::new().with(SIGNING_KEY_PREVIOUS, before.signing_key.clone());
     let new = TestApp::with(&rotated, old.store.clone());
-    assert_eq!(new.app.jwks().unwrap().keys.len(), 2);
+    assert_eq!(new.app.public_keys().unwrap().jwks().keys.len(), 2);
     assert_eq!(
         decision(&verifier(&new), &old, Some(&format!("Bearer {token}")))["isAuthorized"],
         json!(true)
@@ -140,12 +140,13 @@ async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
         signing_key: keygate_core::tokens::SigningAlgorithm::Rs256.generate_pem(),
         overrides: vec![
             (keygate_core::config::JWT_ALG, "RS256".into()),
-            (keygate_core::config::SIGNING_KEY_PREVIOUS, before.signing_key.clone()),
+            (SIGNING_KEY_PREVIOUS, before.signing_key.clone()),
         ],
     };
     let new = TestApp::with(&switched, old.store.clone());
+    let published = new.app.public_keys().unwrap().jwks();
     let algorithms: Vec<String> =
-        new.app.jwks().unwrap().keys.iter().map(|k| k.common.key_algorithm.unwrap().to_string()).collect();
+        published.keys.iter().map(|k| k.common.key_algorithm.unwrap().to_string()).collect();
     assert_eq!(algorithms, ["RS256", "EdDSA"]);
     let new_token = mint(&new).await;
     let verifier = verifier(&new);
@@ -165,71 +166,92 @@ async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
     assert_eq!(status, 200, "{body}");
 }
 
-/// Serves whatever JWKS `published` holds, over HTTP, as keygate's own API would.
-async fn jwks_server(published: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let body = published.lock().unwrap().to_string();
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request).await;
-            let answer = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(answer.as_bytes()).await;
-        }
-    });
-    format!("http://{address}/.well-known/jwks.json")
+/// The JWKS of these private keys' public halves, as `keygate secrets public-keys` prints it.
+fn published(pems: &[&str]) -> String {
+    let keys: Vec<_> = pems.iter().map(|pem| public_jwk_of_pem(pem).unwrap()).collect();
+    json!({ "keys": keys }).to_string()
 }
 
-/// After a rotation, a warm authorizer meets tokens under a key it has not seen: it fetches the
-/// JWKS again (not more often than its interval) and lets them in.
+/// A rotation as in AWS, where no function holds the previous private key: the token functions
+/// sign with the new key and verify refreshes, and the authorizer verifies, under the published
+/// keys (new and previous), so tokens of both keys pass.
 #[tokio::test]
-async fn a_token_under_a_key_not_yet_seen_makes_the_authorizer_fetch_the_keys_again() {
-    use keygate_core::http::token_authorizer::{JWKS_URL, PublishedKeys};
-    let before = TestApp::new().await;
-    let published =
-        std::sync::Arc::new(std::sync::Mutex::new(serde_json::to_value(before.app.jwks().unwrap()).unwrap()));
-    let url = jwks_server(published.clone()).await;
-    let lookup = |name: &str| (name == JWKS_URL).then(|| url.clone());
-    let eager = PublishedKeys::from_lookup(lookup, std::time::Duration::ZERO).await.unwrap();
-    let patient = PublishedKeys::from_lookup(lookup, std::time::Duration::from_secs(3600)).await.unwrap();
+async fn a_rotation_published_apart_from_the_signing_key_keeps_old_tokens_valid() {
+    let before = Settings::new();
+    let old = TestApp::with(&before, fresh_store().await);
+    let old_token = mint(&old).await;
 
-    let after = TestApp::new().await;
-    let token = mint(&after).await;
-    let event = request_with(Some(&format!("Bearer {token}")));
-    assert!(!eager.authorize(after.app.now(), &event).await.is_authorized, "not published yet");
-    *published.lock().unwrap() = serde_json::to_value(after.app.jwks().unwrap()).unwrap();
-    assert!(eager.authorize(after.app.now(), &event).await.is_authorized, "fetched again");
-    assert!(!patient.authorize(after.app.now(), &event).await.is_authorized, "not before its interval");
+    let after = Settings::new();
+    let both = published(&[&after.signing_key, &before.signing_key]);
+    let new = TestApp::with(&after.clone().with(PUBLIC_KEYS, both.clone()), old.store.clone());
+    let new_token = mint(&new).await;
+    let (status, served, _) = new.send(get("/.well-known/jwks.json", &[])).await;
+    assert_eq!((status, served), (200, serde_json::from_str::<Value>(&both).unwrap()));
+
+    let verifier = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| both.clone())).unwrap();
+    for token in [&old_token, &new_token] {
+        assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {token}")))["isAuthorized"], json!(true));
+    }
+    let (status, body, _) =
+        new.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
+    assert_eq!(status, 200, "a token of the previous key refreshes: {body}");
+
+    // Once the previous key is no longer published, its tokens stop passing.
+    let only_new = published(&[&after.signing_key]);
+    let verifier = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| only_new.clone())).unwrap();
+    assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {old_token}"))), refused());
+    assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {new_token}")))["isAuthorized"], json!(true));
 }
 
-/// A token authorizer that cannot read the published keys fails its start, naming the setting.
+/// A private JWK given by mistake is published without its private part.
 #[tokio::test]
-async fn an_authorizer_without_reachable_keys_fails_its_start() {
-    use keygate_core::http::token_authorizer::{JWKS_URL, PublishedKeys};
-    let interval = std::time::Duration::from_secs(60);
-    let missing = PublishedKeys::from_lookup(|_| None, interval).await.err().unwrap().to_string();
-    assert_eq!(missing, "configuration: KEYGATE_JWKS_URL is not set");
+async fn private_parameters_of_a_published_key_are_never_served() {
+    let settings = Settings::new();
+    let mut jwks: Value = serde_json::from_str(&published(&[&settings.signing_key])).unwrap();
+    jwks["keys"][0]["d"] = json!("cHJpdmF0ZS1wYXJ0LW9mLXRoZS1rZXk");
+    let t = TestApp::with(&settings.clone().with(PUBLIC_KEYS, jwks.to_string()), fresh_store().await);
+    let (status, served, _) = t.send(get("/.well-known/jwks.json", &[])).await;
+    assert_eq!(status, 200);
+    assert_eq!(served["keys"][0].get("d"), None, "{served}");
+    assert_eq!(served["keys"][0]["x"], jwks["keys"][0]["x"]);
+}
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let url = format!("http://{closed}/.well-known/jwks.json");
-    let unreachable = PublishedKeys::from_lookup(|name| (name == JWKS_URL).then(|| url.clone()), interval)
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(unreachable.starts_with(&format!("configuration: KEYGATE_JWKS_URL {url}: ")), "{unreachable}");
-
-    let empty = std::sync::Arc::new(std::sync::Mutex::new(json!({ "keys": [] })));
-    let url = jwks_server(empty).await;
-    let no_keys = PublishedKeys::from_lookup(|name| (name == JWKS_URL).then(|| url.clone()), interval)
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert_eq!(no_keys, "configuration: the JWKS has no key");
+/// An authorizer whose published keys are missing or unusable fails its start, naming the setting
+/// and what is wrong.
+#[test]
+fn an_authorizer_without_usable_keys_fails_its_start() {
+    let key: Value = serde_json::from_str::<Value>(&published(&[&Settings::new().signing_key])).unwrap()["keys"]
+        [0]
+    .clone();
+    let with = |changes: Value| {
+        let mut changed = key.clone();
+        changed.as_object_mut().unwrap().extend(changes.as_object().unwrap().clone());
+        changed
+    };
+    let kid = key["kid"].as_str().unwrap();
+    let cases = [
+        (None, "KEYGATE_PUBLIC_KEYS is not set: it holds the JWKS of the token-signing public keys".to_owned()),
+        (Some("-----BEGIN PRIVATE KEY-----".to_owned()), "KEYGATE_PUBLIC_KEYS: not a JWKS: ".into()),
+        (Some(json!({ "keys": [] }).to_string()), "KEYGATE_PUBLIC_KEYS: the JWKS has no key".into()),
+        (
+            Some(json!({ "keys": [with(json!({ "kid": null }))] }).to_string()),
+            "KEYGATE_PUBLIC_KEYS: a published key has no kid".into(),
+        ),
+        (
+            Some(json!({ "keys": [with(json!({ "alg": "HS256", "kty": "oct", "k": "c2VjcmV0" }))] }).to_string()),
+            format!("KEYGATE_PUBLIC_KEYS: key {kid} names the algorithm \"HS256\", not one of ours"),
+        ),
+        (
+            Some(json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0", "alg": "EdDSA", "kid": "k1" }] }).to_string()),
+            "KEYGATE_PUBLIC_KEYS: key k1 is not a EdDSA key".into(),
+        ),
+        (Some(json!({ "keys": [key, key] }).to_string()), format!("KEYGATE_PUBLIC_KEYS: key {kid} is listed twice")),
+    ];
+    for (value, expected) in cases {
+        let err = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| value.clone()).flatten())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.starts_with(&format!("configuration: {expected}")), "{value:?}: {err}");
+    }
 }

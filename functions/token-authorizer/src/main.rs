@@ -7,9 +7,9 @@ use lambda_http::lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     keygate_core::telemetry::init_json_logs();
-    let keys = &token_authorizer::PublishedKeys::from_env().await?;
+    let verifier = &token_authorizer::verifier_from_env()?;
     run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| async move {
-        Ok::<_, Error>(keys.authorize(keygate_core::model::now(), &event.payload).await)
+        Ok::<_, Error>(token_authorizer::authorize(verifier, keygate_core::model::now(), &event.payload))
     }))
     .await
 }

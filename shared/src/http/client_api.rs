@@ -1,4 +1,4 @@
-//! The client API of seed 000 (`/v1/...`, what a customer calls with its key or token):: `{"result": {...}}` envelopes, epoch-millisecond expiries.
+//! The client API of seed 000 (`/v1/...`, what a customer calls with its key or token): `{"result": {...}}` envelopes, epoch-millisecond expiries.
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use super::{header, json_response, parse_json};
 use crate::Keygate;
 use crate::error::Error;
 use crate::model::ApiKey;
-use crate::tokens::IssuedToken;
+use crate::tokens::{IssuedToken, PublicKeys};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
@@ -56,15 +56,14 @@ pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
     token_response(async { app.refresh(bearer_token(&request)?).await }.await)
 }
 
-/// `GET /.well-known/jwks.json`
-pub async fn jwks(app: &Keygate, _request: Request) -> Response<Body> {
-    let jwks = match app.jwks() {
-        Ok(jwks) => jwks,
-        Err(err) => return error_response(&err),
-    };
-    let mut response = json_response(200, &json!(jwks));
-    response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("valid"));
-    response
+/// `GET /.well-known/jwks.json`: the document as serialised once, at start.
+pub fn jwks(keys: &PublicKeys) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "public, max-age=300")
+        .body(Body::Text(keys.document().to_owned()))
+        .expect("status and headers are valid")
 }
 
 /// `GET /health`

@@ -60,7 +60,10 @@ impl Route {
             Route::Detail => client_api::detail(app, request).await,
             Route::Token => client_api::token(app, request).await,
             Route::Refresh => client_api::refresh(app, request).await,
-            Route::Jwks => client_api::jwks(app, request).await,
+            Route::Jwks => match app.public_keys() {
+                Ok(keys) => client_api::jwks(keys),
+                Err(err) => Surface::Client.error_response(&err),
+            },
             Route::Discovery => match app.issuer() {
                 Ok(issuer) => discovery::document(&issuer, &request),
                 Err(err) => Surface::Client.error_response(&err),

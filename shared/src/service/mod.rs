@@ -8,8 +8,6 @@ mod rules;
 
 use std::sync::Arc;
 
-use jsonwebtoken::jwk::JwkSet;
-
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
@@ -20,7 +18,7 @@ use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
 use crate::secrets;
 use crate::signature::Credentials;
 use crate::store::{DynamoStore, Store, WriteError};
-use crate::tokens::{Issuer, TokenService};
+use crate::tokens::{Issuer, PublicKeys, TokenService};
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -70,8 +68,9 @@ impl Keygate {
         &self.credentials
     }
 
-    pub fn jwks(&self) -> Result<&JwkSet, Error> {
-        Ok(self.tokens()?.jwks())
+    /// The keys `/.well-known/jwks.json` publishes.
+    pub fn public_keys(&self) -> Result<&PublicKeys, Error> {
+        Ok(self.tokens()?.public_keys())
     }
 
     /// Who signs this service's tokens, and how: what the discovery documents publish.
