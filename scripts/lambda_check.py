@@ -133,7 +133,9 @@ def start_watch(environment, port=None, log_name="lambda-watch.log"):
     port = port or INVOKE_PORT
     env_file = os.path.join(ROOT, "target", f"{log_name}.env")
     with open(env_file, "w") as file:
-        file.writelines(f"{name}={value}\n" for name, value in environment.items())
+        # Single quotes keep a value (the JSON of the public keys) as it is.
+        assert not any("'" in value for value in environment.values())
+        file.writelines(f"{name}='{value}'\n" for name, value in environment.items())
     command = ["cargo", "lambda", "watch", "--invoke-port", str(port), "--ignore-changes",
                "--env-file", env_file]
     log = open(os.path.join(ROOT, "target", log_name), "w")

@@ -49,8 +49,7 @@ pub async fn read(
 async fn current_value(client: &Client, setting: &str, arn: &str) -> Result<String, ConfigError> {
     match client.get_secret_value().secret_id(arn).send().await {
         Ok(output) => match output.secret_string() {
-            Some(value) if !value.is_empty() => Ok(value.to_owned()),
-            Some(_) => Err(ConfigError::new(format!("{setting}: the secret {arn} is empty"))),
+            Some(value) => Ok(value.to_owned()),
             None => Err(ConfigError::new(format!("{setting}: the secret {arn} holds no text"))),
         },
         // The SDK's error names the call and the cause, never the value.
