@@ -69,8 +69,9 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     assert_eq!((status, &body["keys"][0]["alg"]), (200, &json!("EdDSA")));
     // The token authorizer of customers' APIs, configured with this JWKS, lets the new token in.
     let published = body.to_string();
-    let verifier = token_authorizer::verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| published.clone()))
-        .expect("the authorizer starts from the server's JWKS");
+    let verifier =
+        token_authorizer::verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| published.clone()))
+            .expect("the authorizer starts from the server's JWKS");
     let newest = body_token(&http, &url("/v1/auth/token"), &key).await;
     assert!(verifier.verify(&newest, keygate_core::model::now()).is_ok());
     let (status, _) = call(http.get(url("/health"))).await;

@@ -172,7 +172,8 @@ impl Config {
                         .map_err(|e| ConfigError(format!("{e} ({PUBLIC_KEYS})")))?,
                     None => {
                         let previous = lookup(SIGNING_KEY_PREVIOUS);
-                        SigningKeys::from_pems(algorithm, &current, previous.as_deref()).map_err(ConfigError)?
+                        SigningKeys::from_pems(algorithm, &current, previous.as_deref())
+                            .map_err(ConfigError)?
                     }
                 };
                 let issuer = lookup(ISSUER).unwrap_or_else(|| "keygate".into());
@@ -290,7 +291,8 @@ mod tests {
         let pem = SigningAlgorithm::EdDsa.generate_pem();
         let other = SigningAlgorithm::EdDsa.generate_pem();
         let jwks_of = |pems: &[&str]| {
-            let keys: Vec<_> = pems.iter().map(|pem| crate::tokens::public_jwk_of_pem(pem).unwrap()).collect();
+            let keys: Vec<_> =
+                pems.iter().map(|pem| crate::tokens::public_jwk_of_pem(pem).unwrap()).collect();
             serde_json::json!({ "keys": keys }).to_string()
         };
         let config = |published: String| {

@@ -5,10 +5,11 @@
 //!
 //! From the bottom of the module graph up: [`limits`] and [`model`]; [`key_value`], [`replay`],
 //! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`]; [`api_key_info`];
-//! [`service`]; [`http`] ([`telemetry`] stands apart). A module imports only from below it, which
+//! [`service`]; [`http`] ([`telemetry`] and [`aws`] stand apart). A module imports only from below it, which
 //! a test (`tests/module_graph.rs`) keeps true.
 
 pub mod api_key_info;
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod http;

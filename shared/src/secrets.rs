@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
@@ -16,8 +15,12 @@ pub fn arn_variable(setting: &str) -> String {
     format!("{setting}_SECRET_ARN")
 }
 
+/// The SDK's variable for another Secrets Manager endpoint (an emulator's).
+const ENDPOINT: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+
 /// A lookup over the environment in which each of `settings` whose ARN variable is set reads as
-/// its secret. Builds a Secrets Manager client only if some secret is to be read.
+/// its secret. Builds a Secrets Manager client (see [`crate::aws`]) only if some secret is to be
+/// read.
 pub async fn lookup_from_env(
     settings: &[&str],
 ) -> Result<impl Fn(&str) -> Option<String> + use<>, ConfigError> {
@@ -27,7 +30,12 @@ pub async fn lookup_from_env(
     let fetched = match wanted.is_empty() {
         true => HashMap::new(),
         false => {
-            read(&Client::new(&aws_config::load_defaults(BehaviorVersion::latest()).await), &wanted).await?
+            let aws = crate::aws::lambda_config().map_err(ConfigError::new)?;
+            let mut config = aws_sdk_secretsmanager::config::Builder::from(&aws);
+            if let Some(endpoint) = env(ENDPOINT) {
+                config = config.endpoint_url(endpoint);
+            }
+            read(&Client::from_conf(config.build()), &wanted).await?
         }
     };
     Ok(move |name: &str| fetched.get(name).cloned().or_else(|| env(name)))

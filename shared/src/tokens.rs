@@ -169,9 +169,10 @@ impl PublicKeys {
     /// These keys, then those of `more` not among them.
     pub fn and(&self, more: &PublicKeys) -> Result<Self, String> {
         let mut keys = self.jwks.keys.clone();
-        let new = more.jwks.keys.iter().filter(|jwk| {
-            !self.verifying.iter().any(|known| Some(&known.kid) == jwk.common.key_id.as_ref())
-        });
+        let new =
+            more.jwks.keys.iter().filter(|jwk| {
+                !self.verifying.iter().any(|known| Some(&known.kid) == jwk.common.key_id.as_ref())
+            });
         keys.extend(new.cloned());
         Self::from_jwks(JwkSet { keys })
     }

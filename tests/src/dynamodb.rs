@@ -78,8 +78,8 @@ pub async fn store_at(endpoint: &str) -> (DynamoStore, RequestCounter) {
         .operation_attempt_timeout(Duration::from_secs(30))
         .operation_timeout(Duration::from_secs(60))
         .build();
-    let config = keygate_core::store::dynamodb::client_config(Some(endpoint))
-        .await
+    let base = keygate_core::aws::default_config().await;
+    let config = keygate_core::store::dynamodb::client_config(&base, Some(endpoint))
         .timeout_config(queueing)
         .interceptor(counter.clone())
         .build();

@@ -148,7 +148,11 @@ async fn a_frozen_dynamodb_costs_500s_in_bounded_time_and_leaves_counters_consis
     );
 
     let client = Client::from_conf(
-        keygate_core::store::dynamodb::client_config(Some(&emulator.endpoint)).await.build(),
+        keygate_core::store::dynamodb::client_config(
+            &keygate_core::aws::default_config().await,
+            Some(&emulator.endpoint),
+        )
+        .build(),
     );
     let markers = count_refresh_markers(&client, table).await;
     assert!(markers >= total.refresh_ok, "every refresh that succeeded left its marker");

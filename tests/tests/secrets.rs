@@ -81,6 +81,7 @@ async fn a_function_built_without_a_secret_answers_its_routes_that_need_it_with_
     assert_eq!(status, 200, "{body}");
     let bearer = format!("Bearer {}", body["result"]["access_token"].as_str().unwrap());
     let response =
-        keygate_core::http::client_api::refresh(&app, get("/v1/auth/refresh", &[("authorization", &bearer)])).await;
+        keygate_core::http::client_api::refresh(&app, get("/v1/auth/refresh", &[("authorization", &bearer)]))
+            .await;
     assert_eq!(response.status(), 200, "the route it was built for works");
 }

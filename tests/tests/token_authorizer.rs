@@ -220,9 +220,9 @@ async fn private_parameters_of_a_published_key_are_never_served() {
 /// and what is wrong.
 #[test]
 fn an_authorizer_without_usable_keys_fails_its_start() {
-    let key: Value = serde_json::from_str::<Value>(&published(&[&Settings::new().signing_key])).unwrap()["keys"]
-        [0]
-    .clone();
+    let key: Value =
+        serde_json::from_str::<Value>(&published(&[&Settings::new().signing_key])).unwrap()["keys"][0]
+            .clone();
     let with = |changes: Value| {
         let mut changed = key.clone();
         changed.as_object_mut().unwrap().extend(changes.as_object().unwrap().clone());
@@ -230,7 +230,10 @@ fn an_authorizer_without_usable_keys_fails_its_start() {
     };
     let kid = key["kid"].as_str().unwrap();
     let cases = [
-        (None, "KEYGATE_PUBLIC_KEYS is not set: it holds the JWKS of the token-signing public keys".to_owned()),
+        (
+            None,
+            "KEYGATE_PUBLIC_KEYS is not set: it holds the JWKS of the token-signing public keys".to_owned(),
+        ),
         (Some("-----BEGIN PRIVATE KEY-----".to_owned()), "KEYGATE_PUBLIC_KEYS: not a JWKS: ".into()),
         (Some(json!({ "keys": [] }).to_string()), "KEYGATE_PUBLIC_KEYS: the JWKS has no key".into()),
         (
@@ -238,14 +241,23 @@ fn an_authorizer_without_usable_keys_fails_its_start() {
             "KEYGATE_PUBLIC_KEYS: a published key has no kid".into(),
         ),
         (
-            Some(json!({ "keys": [with(json!({ "alg": "HS256", "kty": "oct", "k": "c2VjcmV0" }))] }).to_string()),
+            Some(
+                json!({ "keys": [with(json!({ "alg": "HS256", "kty": "oct", "k": "c2VjcmV0" }))] })
+                    .to_string(),
+            ),
             format!("KEYGATE_PUBLIC_KEYS: key {kid} names the algorithm \"HS256\", not one of ours"),
         ),
         (
-            Some(json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0", "alg": "EdDSA", "kid": "k1" }] }).to_string()),
+            Some(
+                json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0", "alg": "EdDSA", "kid": "k1" }] })
+                    .to_string(),
+            ),
             "KEYGATE_PUBLIC_KEYS: key k1 is not a EdDSA key".into(),
         ),
-        (Some(json!({ "keys": [key, key] }).to_string()), format!("KEYGATE_PUBLIC_KEYS: key {kid} is listed twice")),
+        (
+            Some(json!({ "keys": [key, key] }).to_string()),
+            format!("KEYGATE_PUBLIC_KEYS: key {kid} is listed twice"),
+        ),
     ];
     for (value, expected) in cases {
         let err = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| value.clone()).flatten())

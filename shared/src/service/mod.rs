@@ -15,10 +15,10 @@ use crate::config::{Config, ConfigError, KeyDefaults, TableConfig, Uses};
 use crate::error::Error;
 use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
-use crate::secrets;
 use crate::signature::Credentials;
 use crate::store::{DynamoStore, Store, WriteError};
 use crate::tokens::{Issuer, PublicKeys, TokenService};
+use crate::{aws, secrets};
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -39,7 +39,8 @@ impl Keygate {
         let table = TableConfig::from_lookup(|name| std::env::var(name).ok())?;
         let lookup = secrets::lookup_from_env(&uses.secrets()).await?;
         let config = Config::for_uses(lookup, uses)?;
-        let store = DynamoStore::connect(table.endpoint.as_deref(), table.name).await;
+        let aws = aws::lambda_config().map_err(ConfigError::new)?;
+        let store = DynamoStore::with_config(&aws, table.endpoint.as_deref(), table.name);
         Ok(Self::new(config, Arc::new(store)))
     }
 

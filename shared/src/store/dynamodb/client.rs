@@ -2,36 +2,34 @@
 
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
 use crate::store::StoreError;
 
-/// The SDK configuration keygate runs with: bounded timeouts (a request that hangs becomes a 500
-/// within seconds), standard retries for reads and admin writes, and, when an endpoint is given
-/// (DynamoDB Local, an emulator), placeholder credentials unless real ones are configured.
-pub async fn client_config(endpoint: Option<&str>) -> aws_sdk_dynamodb::config::Builder {
+/// The DynamoDB client configuration keygate runs with, over `base` (see [`crate::aws`]): bounded
+/// timeouts (a request that hangs becomes a 500 within seconds), standard retries for reads and
+/// admin writes, and, when an endpoint is given (DynamoDB Local, an emulator), placeholder
+/// credentials unless real ones are configured.
+pub fn client_config(base: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_dynamodb::config::Builder {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(4))
         .build();
-    let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
+    let mut config = aws_sdk_dynamodb::config::Builder::from(base)
         .timeout_config(timeouts)
         .retry_config(RetryConfig::standard().with_max_attempts(3));
     if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
+        config = config.endpoint_url(endpoint);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "keygate"));
+            config = config.credentials_provider(Credentials::new("local", "local", None, None, "keygate"));
         }
     }
-    aws_sdk_dynamodb::config::Builder::from(&loader.load().await)
+    config
 }
 
 /// The SDK's whole account of a failure, for the log.

@@ -48,8 +48,18 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
+    /// A store on `table`, with the SDK's default configuration (the CLI, the tests).
     pub async fn connect(endpoint: Option<&str>, table: impl Into<String>) -> Self {
-        Self::new(Client::from_conf(client_config(endpoint).await.build()), table)
+        Self::with_config(&crate::aws::default_config().await, endpoint, table)
+    }
+
+    /// A store on `table`, over the SDK configuration `base` (a Lambda's, say).
+    pub fn with_config(
+        base: &aws_config::SdkConfig,
+        endpoint: Option<&str>,
+        table: impl Into<String>,
+    ) -> Self {
+        Self::new(Client::from_conf(client_config(base, endpoint).build()), table)
     }
 
     /// Creates the table as `template.yaml` declares it, for the local server and the tests (in
