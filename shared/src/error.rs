@@ -5,6 +5,7 @@
 use crate::model::Rejection;
 use crate::signature::SignatureError;
 use crate::store::StoreError;
+use crate::telemetry::{self, Metric};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -48,6 +49,7 @@ pub enum Error {
 
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
+        telemetry::count(Metric::StoreErrors);
         Error::Internal(err.to_string())
     }
 }

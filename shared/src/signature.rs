@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 use crate::limits::{ADMIN_SECRET_MIN_BYTES, SIGNATURE_MAX_SKEW};
 use crate::model::{Caller, Timestamp};
+use crate::telemetry::{self, Metric};
 
 pub const TIMESTAMP_HEADER: &str = "x-ncp-apigw-timestamp";
 pub const ACCESS_KEY_HEADER: &str = "x-ncp-iam-access-key";
@@ -108,8 +109,22 @@ impl Credentials {
     }
 
     /// Checks the signature headers of a request. `path_and_query` is the path as the client sent
-    /// it, with its query string.
+    /// it, with its query string. A refusal is counted ([`Metric::SignatureRefused`]).
     pub fn verify(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        now: Timestamp,
+    ) -> Result<Caller, SignatureError> {
+        let verified = self.check(method, path_and_query, headers, now);
+        if verified.is_err() {
+            telemetry::count(Metric::SignatureRefused);
+        }
+        verified
+    }
+
+    fn check(
         &self,
         method: &str,
         path_and_query: &str,

@@ -1,4 +1,4 @@
-//! JSON logs. Nothing logged anywhere in keygate carries a key value, secret or token: the types
+//! JSON logs, and in a Lambda metrics in CloudWatch's embedded metric format. Nothing logged anywhere in keygate carries a key value, secret or token: the types
 //! that hold them print redacted, and handlers log statuses and codes, not requests.
 //!
 //! Below info, only keygate's own code may log, whatever `RUST_LOG` asks: an allow-list, not a
@@ -9,6 +9,11 @@
 //! `RUST_LOG` chooses the level when it is set. Otherwise a Lambda's application log level does
 //! (`AWS_LAMBDA_LOG_LEVEL`, which Lambda sets from the function's `LoggingConfig`), so the level
 //! chosen in the template is the one the code logs at; anywhere else the level is info.
+//!
+//! Metrics are counted through the `metrics` facade, wherever the event happens ([`count`]). A
+//! Lambda installs the EMF recorder ([`init_lambda`]), which prints one JSON document per
+//! invocation to stdout, where CloudWatch Logs turns it into metrics; the local server and the
+//! tests install none, and counting costs nothing there.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
@@ -47,6 +52,62 @@ fn lambda_level_directive(level: Option<&str>) -> &'static str {
         _ => "info",
     }
 }
+
+/// What keygate counts, each a CloudWatch metric of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    TokensIssued,
+    QuotaExhausted,
+    RefreshReuseDetected,
+    SignatureRefused,
+    StoreErrors,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Self::TokensIssued,
+        Self::QuotaExhausted,
+        Self::RefreshReuseDetected,
+        Self::SignatureRefused,
+        Self::StoreErrors,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TokensIssued => "TokensIssued",
+            Self::QuotaExhausted => "QuotaExhausted",
+            Self::RefreshReuseDetected => "RefreshReuseDetected",
+            Self::SignatureRefused => "SignatureRefused",
+            Self::StoreErrors => "StoreErrors",
+        }
+    }
+}
+
+pub fn count(metric: Metric) {
+    metrics::counter!(metric.name()).increment(1);
+}
+
+/// The metric a Lambda's first invocation counts (1 per cold start).
+pub const COLD_START: &str = "ColdStart";
+/// Where the metrics go: the template sets a namespace per stack.
+pub const METRICS_NAMESPACE: &str = "KEYGATE_METRICS_NAMESPACE";
+
+/// A Lambda's telemetry: JSON logs, and the EMF recorder, which [`run_http`] and [`run`] flush
+/// after each invocation (with the request id, and [`COLD_START`] on the first).
+pub fn init_lambda() -> &'static metrics_cloudwatch_embedded::Collector {
+    init_json_logs();
+    let namespace = std::env::var(METRICS_NAMESPACE).unwrap_or_else(|_| "keygate".into());
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace)
+        .lambda_cold_start_metric(COLD_START)
+        .with_lambda_request_id("RequestId")
+        .init()
+        .expect("the metrics recorder is installed once, at start")
+}
+
+/// The Lambda runtime's `run`, for an HTTP handler and for an event handler (the authorizers),
+/// with the invocation's metrics flushed after each.
+pub use metrics_cloudwatch_embedded::lambda::service::{run, run_http};
 
 pub fn init_json_logs() {
     let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| {

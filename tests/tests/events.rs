@@ -70,6 +70,18 @@ fn the_discovery_event_names_the_apis_own_jwks() {
         json!("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/.well-known/jwks.json")
     );
     assert_eq!(body["id_token_signing_alg_values_supported"], json!(["RS256"]));
+
+    // In AWS the API's own domain counts, not a Host header the client chose.
+    let mut event: Value = serde_json::from_str(&read("discovery")).unwrap();
+    event["headers"]["host"] = json!("attacker.example");
+    let (_, body) = status_and_json(&keygate_core::http::discovery::document(
+        &issuer,
+        &lambda_request(&event.to_string()),
+    ));
+    assert_eq!(
+        body["token_endpoint"],
+        json!("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/v1/auth/token")
+    );
 }
 
 #[test]

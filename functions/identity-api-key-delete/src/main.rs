@@ -1,14 +1,18 @@
 //! `DELETE /identity/v1/api-key/{api_key_id}`: deletes a key (SpaceONE `delete`).
 use keygate_core::config::Uses;
 use keygate_core::http::spaceone;
-use lambda_http::{Error, Request, run, service_fn};
+use keygate_core::telemetry;
+use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    keygate_core::telemetry::init_json_logs();
+    let metrics = telemetry::init_lambda();
     let app = keygate_core::Keygate::from_env(Uses::NO_SECRET).await?;
-    run(service_fn(|request: Request| async {
-        Ok::<_, Error>(spaceone::delete_api_key(&app, request).await)
-    }))
+    telemetry::run_http(
+        metrics,
+        service_fn(|request: Request| async {
+            Ok::<_, Error>(spaceone::delete_api_key(&app, request).await)
+        }),
+    )
     .await
 }

@@ -1,12 +1,16 @@
 //! `PUT /api/v1/api-keys/{api-key-id}`: renames, describes, enables or disables a key.
 use keygate_core::config::Uses;
 use keygate_core::http::ncp;
-use lambda_http::{Error, Request, run, service_fn};
+use keygate_core::telemetry;
+use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    keygate_core::telemetry::init_json_logs();
+    let metrics = telemetry::init_lambda();
     let app = keygate_core::Keygate::from_env(Uses::NO_SECRET).await?;
-    run(service_fn(|request: Request| async { Ok::<_, Error>(ncp::update_api_key(&app, request).await) }))
-        .await
+    telemetry::run_http(
+        metrics,
+        service_fn(|request: Request| async { Ok::<_, Error>(ncp::update_api_key(&app, request).await) }),
+    )
+    .await
 }

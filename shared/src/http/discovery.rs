@@ -4,7 +4,8 @@
 //! signing algorithm. API Gateway's built-in JWT authorizer reads the second at
 //! `{issuer}/.well-known/openid-configuration`, so for it the issuer must be the API's URL.
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::{client_api, header, json_response};
@@ -21,13 +22,20 @@ pub fn issuer_from_env() -> Result<Issuer, ConfigError> {
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `GET /.well-known/openid-configuration`. The
-/// endpoints hang off the issuer when it is a URL, else off the URL the request came to.
+/// endpoints hang off the issuer when it is a URL, else off the URL the request came to: in AWS
+/// the domain API Gateway names in the request context (never the client's `Host` header), and
+/// locally the `Host` the server was reached at.
 pub fn document(issuer: &Issuer, request: &Request) -> Response<Body> {
     let base = match issuer.issuer.starts_with("https://") || issuer.issuer.starts_with("http://") {
         true => issuer.issuer.trim_end_matches('/').to_owned(),
-        false => match header(request, "host") {
-            Some(host) => format!("{}://{host}", header(request, "x-forwarded-proto").unwrap_or("http")),
-            None => return client_api::error_response(&crate::error::Error::MissingParameter("host".into())),
+        false => match (api_domain(request), header(request, "host")) {
+            (Some(domain), _) => format!("https://{domain}"),
+            (None, Some(host)) => {
+                format!("{}://{host}", header(request, "x-forwarded-proto").unwrap_or("http"))
+            }
+            (None, None) => {
+                return client_api::error_response(&crate::error::Error::MissingParameter("host".into()));
+            }
         },
     };
     let algorithm = issuer.algorithm.name();
@@ -46,4 +54,13 @@ pub fn document(issuer: &Issuer, request: &Request) -> Response<Body> {
     );
     response.headers_mut().insert("cache-control", "public, max-age=300".parse().expect("valid"));
     response
+}
+
+/// The domain API Gateway received the request at.
+fn api_domain(request: &Request) -> Option<&str> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.domain_name.as_deref(),
+        _ => None,
+    }
+    .filter(|domain| !domain.is_empty())
 }

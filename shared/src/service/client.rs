@@ -5,6 +5,7 @@ use super::Keygate;
 use crate::error::Error;
 use crate::model::{ApiKey, ApiKeyId, Timestamp};
 use crate::store::{RefreshMarker, WriteError};
+use crate::telemetry::{self, Metric};
 use crate::tokens::{IssuedToken, TokenError, TokenSubject};
 
 /// The message logged (at warn, with the key's id and nothing secret) when a reused refresh token
@@ -29,6 +30,10 @@ impl Keygate {
     }
 
     pub async fn issue_token(&self, key_value: &str) -> Result<IssuedToken, Error> {
+        counted(self.mint_for_key(key_value).await)
+    }
+
+    async fn mint_for_key(&self, key_value: &str) -> Result<IssuedToken, Error> {
         let (id, secret) = self.parse_key(key_value)?;
         let now = self.now();
         let key = self
@@ -47,6 +52,10 @@ impl Keygate {
     /// Exchanges a token for a new one of the same family. A second refresh of one token is
     /// taken as theft (RFC 9700, refresh token reuse): the whole family is revoked.
     pub async fn refresh(&self, bearer: &str) -> Result<IssuedToken, Error> {
+        counted(self.mint_for_token(bearer).await)
+    }
+
+    async fn mint_for_token(&self, bearer: &str) -> Result<IssuedToken, Error> {
         let now = self.now();
         let claims = self.tokens()?.verify_for_refresh(bearer, now).map_err(|err| match err {
             TokenError::Malformed => Error::InvalidArgument("bearer token is not a JWT".into()),
@@ -69,12 +78,23 @@ impl Keygate {
                 let until = now + self.tokens()?.ttl() + grace;
                 self.store.revoke_family(&claims.fam, until, now).await?;
                 tracing::warn!(api_key_id = %id, "{FAMILY_REVOKED_MESSAGE}");
+                telemetry::count(Metric::RefreshReuseDetected);
                 Err(Error::TokenReused)
             }
             Err(WriteError::FamilyRevoked) => Err(Error::TokenReused),
             Err(err) => Err(self.explain(err, |key| key.check_refreshable(subject.bought_with, now))),
         }
     }
+}
+
+/// Counts a token issued, or a refusal for want of quota.
+fn counted(minted: Result<IssuedToken, Error>) -> Result<IssuedToken, Error> {
+    match &minted {
+        Ok(_) => telemetry::count(Metric::TokensIssued),
+        Err(Error::QuotaExhausted) => telemetry::count(Metric::QuotaExhausted),
+        Err(_) => {}
+    }
+    minted
 }
 
 fn timestamp_from_seconds(seconds: i64) -> Timestamp {
