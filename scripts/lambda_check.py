@@ -19,7 +19,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 
@@ -266,10 +268,56 @@ def check_start_without_a_table(environment):
     expect("auth-token without a table (fails its start)", wanted in said, {"log": said[-600:]})
 
 
+INIT_MEASURED = ["auth-token", "admin-authorizer", "token-authorizer"]
+
+
+def init_duration(binary, environment):
+    """Lambda's Init Duration of one cold start: from the process's start to its first request
+    for an invocation (`GET .../invocation/next`), served here by a minimal runtime API."""
+    asked = threading.Event()
+
+    class RuntimeApi(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()  # init is over; no invocation is ever handed out
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, **environment, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_port}",
+           "AWS_LAMBDA_FUNCTION_NAME": os.path.basename(binary), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST"}
+    started = time.monotonic()
+    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finished = asked.wait(timeout=30)
+    elapsed = time.monotonic() - started
+    process.kill()
+    _, stderr = process.communicate()
+    server.shutdown()
+    if not finished:
+        sys.exit(f"lambda-check: {binary} never asked for an invocation: {stderr.decode()[-600:]}")
+    return elapsed
+
+
+def measure_init(environment, runs=7):
+    """Init durations of release builds (this machine's architecture) against moto: median and
+    range over `runs` cold starts each."""
+    packages = [arg for name in INIT_MEASURED for arg in ("-p", name)]
+    subprocess.run(["cargo", "build", "-q", "--release", "--locked", *packages], cwd=ROOT, check=True)
+    print(f"\ninit duration (release build, {runs} cold starts each, moto on loopback), ms:")
+    print("| function | median | min | max |\n|---|---:|---:|---:|")
+    for name in INIT_MEASURED:
+        binary = os.path.join(ROOT, "target", "release", name)
+        times = sorted(init_duration(binary, environment) * 1000 for _ in range(runs))
+        print(f"| {name} | {times[runs // 2]:.1f} | {times[0]:.1f} | {times[-1]:.1f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emulator", required=True)
     parser.add_argument("--all", action="store_true")
+    parser.add_argument("--init", action="store_true", help="also measure init durations")
     args = parser.parse_args()
     functions = sorted(os.listdir(os.path.join(ROOT, "functions")))
     wanted = set(functions) if args.all else MAIN_PATH
@@ -283,6 +331,8 @@ def main():
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
     check_start_without_a_table(environment)
+    if args.init:
+        measure_init(environment)
     print("\nfirst invocation (build, cold start and call) and the next, in seconds:")
     for name, seconds in sorted(timings.items()):
         later = f"{min(seconds[1:]):.3f}" if len(seconds) > 1 else "-"

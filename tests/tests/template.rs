@@ -241,3 +241,26 @@ fn the_api_has_the_local_routers_routes_and_the_readmes() {
         assert!(paths.contains(path.as_str()), "README names {path}, which no route serves");
     }
 }
+
+/// The alarms on keygate's own metrics watch metrics the code counts, in the namespace the
+/// functions publish to.
+#[test]
+fn alarms_on_keygate_metrics_name_metrics_the_code_counts() {
+    use keygate_core::telemetry::{METRICS_NAMESPACE, Metric};
+    let template = template();
+    let namespace = environment(&template["Globals"]["Function"])[METRICS_NAMESPACE].clone();
+    let counted: BTreeSet<&str> = Metric::ALL.iter().map(|metric| metric.name()).collect();
+    let mut watched = Vec::new();
+    for (name, resource) in template["Resources"].as_hash().unwrap() {
+        let properties = &resource["Properties"];
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        if strings(&properties["Namespace"]).join(" ") == namespace {
+            let metric = properties["MetricName"].as_str().unwrap();
+            assert!(counted.contains(metric), "{name:?} watches {metric}, which nothing counts");
+            watched.push(metric.to_owned());
+        }
+    }
+    assert_eq!(watched, ["RefreshReuseDetected"]);
+}
