@@ -8,7 +8,7 @@
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// The region variable Lambda sets.
 const REGION: &str = "AWS_REGION";

@@ -5,19 +5,22 @@
 //!
 //! From the bottom of the module graph up: [`limits`] and [`model`]; [`key_value`], [`replay`],
 //! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`]; [`api_key_info`];
-//! [`service`]; [`http`] ([`telemetry`] and [`aws`] stand apart). A module imports only from below it, which
+//! [`service`]; [`http`] ([`telemetry`], [`lambda`] and [`aws`] stand apart). A module imports only from below it, which
 //! a test (`tests/module_graph.rs`) keeps true.
 
 pub mod api_key_info;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod key_value;
+pub mod lambda;
 pub mod limits;
 pub mod model;
 pub mod query;
 pub mod replay;
+#[cfg(feature = "secrets-manager")]
 pub mod secrets;
 pub mod service;
 pub mod signature;

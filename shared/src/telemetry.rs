@@ -11,13 +11,12 @@
 //! chosen in the template is the one the code logs at; anywhere else the level is info.
 //!
 //! Metrics are counted through the `metrics` facade, wherever the event happens ([`count`]). A
-//! Lambda installs the EMF recorder ([`init_lambda`]), which prints one JSON document per
+//! Lambda installs the EMF recorder ([`crate::lambda`]), which prints one JSON document per
 //! invocation to stdout, where CloudWatch Logs turns it into metrics; the local server and the
 //! tests install none, and counting costs nothing there.
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -38,6 +37,16 @@ fn is_allowed_target(target: &str) -> bool {
     VERBOSE_TARGETS.iter().any(|allowed| {
         target.strip_prefix(allowed).is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
     })
+}
+
+/// What `RUST_LOG` asks for (`info`, `keygate_core=debug,warn`: a default level and levels per
+/// target), else the Lambda application log level. `Targets` rather than `EnvFilter`, whose span
+/// and field filters nobody here needs and whose regex engine would be half a megabyte of every
+/// function; a `RUST_LOG` it cannot read is ignored, as `EnvFilter` ignored one it could not.
+fn requested_levels(rust_log: Option<&str>, lambda_level: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| lambda_level_directive(lambda_level).parse().expect("a level is a directive"))
 }
 
 /// The level directive for a Lambda application log level: `tracing` has no fatal, so FATAL is
@@ -87,32 +96,11 @@ pub fn count(metric: Metric) {
     metrics::counter!(metric.name()).increment(1);
 }
 
-/// The metric a Lambda's first invocation counts (1 per cold start).
-pub const COLD_START: &str = "ColdStart";
-/// Where the metrics go: the template sets a namespace per stack.
-pub const METRICS_NAMESPACE: &str = "KEYGATE_METRICS_NAMESPACE";
-
-/// A Lambda's telemetry: JSON logs, and the EMF recorder, which [`run_http`] and [`run`] flush
-/// after each invocation (with the request id, and [`COLD_START`] on the first).
-pub fn init_lambda() -> &'static metrics_cloudwatch_embedded::Collector {
-    init_json_logs();
-    let namespace = std::env::var(METRICS_NAMESPACE).unwrap_or_else(|_| "keygate".into());
-    metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(namespace)
-        .lambda_cold_start_metric(COLD_START)
-        .with_lambda_request_id("RequestId")
-        .init()
-        .expect("the metrics recorder is installed once, at start")
-}
-
-/// The Lambda runtime's `run`, for an HTTP handler and for an event handler (the authorizers),
-/// with the invocation's metrics flushed after each.
-pub use metrics_cloudwatch_embedded::lambda::service::{run, run_http};
-
 pub fn init_json_logs() {
-    let requested = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(lambda_level_directive(std::env::var(LAMBDA_LOG_LEVEL).ok().as_deref()))
-    });
+    let requested = requested_levels(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var(LAMBDA_LOG_LEVEL).ok().as_deref(),
+    );
     let logs = fmt::layer()
         .json()
         .with_current_span(true)
@@ -126,6 +114,18 @@ pub fn init_json_logs() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_wins_over_the_lambda_level_when_it_can_be_read() {
+        use tracing::level_filters::LevelFilter;
+        let levels = requested_levels(Some("keygate_core=debug,warn"), Some("ERROR"));
+        assert_eq!(levels.default_level(), Some(LevelFilter::WARN));
+        assert!(levels.would_enable("keygate_core::store", &Level::DEBUG));
+        assert!(!levels.would_enable("hyper", &Level::INFO));
+        let unreadable = requested_levels(Some("[span{field=1}]=debug"), Some("ERROR"));
+        assert_eq!(unreadable.default_level(), Some(LevelFilter::ERROR));
+        assert_eq!(requested_levels(None, None).default_level(), Some(LevelFilter::INFO));
+    }
 
     #[test]
     fn only_keygate_logs_below_info() {
@@ -160,7 +160,7 @@ mod tests {
             (None, "info"),
         ] {
             assert_eq!(lambda_level_directive(level), directive, "{level:?}");
-            assert!(directive.parse::<EnvFilter>().is_ok(), "{directive}");
+            assert!(directive.parse::<Targets>().is_ok(), "{directive}");
         }
     }
 }

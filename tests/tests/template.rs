@@ -246,7 +246,8 @@ fn the_api_has_the_local_routers_routes_and_the_readmes() {
 /// functions publish to.
 #[test]
 fn alarms_on_keygate_metrics_name_metrics_the_code_counts() {
-    use keygate_core::telemetry::{METRICS_NAMESPACE, Metric};
+    use keygate_core::lambda::METRICS_NAMESPACE;
+    use keygate_core::telemetry::Metric;
     let template = template();
     let namespace = environment(&template["Globals"]["Function"])[METRICS_NAMESPACE].clone();
     let counted: BTreeSet<&str> = Metric::ALL.iter().map(|metric| metric.name()).collect();
@@ -263,4 +264,22 @@ fn alarms_on_keygate_metrics_name_metrics_the_code_counts() {
         }
     }
     assert_eq!(watched, ["RefreshReuseDetected"]);
+}
+
+/// `sam build` builds each function in its own directory, so with only the domain crate's features
+/// its manifest enables: a function whose policy reads no secret builds no Secrets Manager client,
+/// and one that takes no DynamoDB action builds no DynamoDB client.
+#[test]
+fn each_function_is_built_alone_with_only_the_sdk_clients_its_policy_uses() {
+    for (binary, function) in functions(&template()) {
+        let code = function["Properties"]["CodeUri"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(code, format!("functions/{binary}"), "{binary}");
+        let manifest = std::fs::read_to_string(root().join(&code).join("Cargo.toml")).unwrap();
+        let domain = manifest.lines().find(|line| line.starts_with("keygate-core")).unwrap();
+        let actions: Vec<String> = allowed(&function).into_iter().map(|(action, _)| action).collect();
+        let uses = |prefix: &str| actions.iter().any(|action| action.starts_with(prefix));
+        assert_eq!(domain.contains("\"dynamodb\""), uses("dynamodb:"), "{binary}: {domain}");
+        assert_eq!(domain.contains("\"secrets-manager\""), uses("secretsmanager:"), "{binary}: {domain}");
+        assert!(!domain.contains("\"sqlite\""), "{binary}: only the local server keeps keys in SQLite");
+    }
 }

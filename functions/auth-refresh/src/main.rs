@@ -1,16 +1,11 @@
 //! `GET /v1/auth/refresh`: exchanges a token for the next of its family, consuming one unit.
 use keygate_core::config::Uses;
 use keygate_core::http::client_api;
-use keygate_core::telemetry;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let metrics = telemetry::init_lambda();
+    let lambda = keygate_core::lambda::start();
     let app = keygate_core::Keygate::from_env(Uses::SIGNING_KEY).await?;
-    telemetry::run_http(
-        metrics,
-        service_fn(|request: Request| async { Ok::<_, Error>(client_api::refresh(&app, request).await) }),
-    )
-    .await
+    lambda.serve_http(|request| client_api::refresh(&app, request)).await
 }

@@ -1,18 +1,11 @@
 //! `PUT /identity/v1/api-key/{api_key_id}/enable`: enables a key (SpaceONE `enable`).
 use keygate_core::config::Uses;
 use keygate_core::http::spaceone;
-use keygate_core::telemetry;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let metrics = telemetry::init_lambda();
+    let lambda = keygate_core::lambda::start();
     let app = keygate_core::Keygate::from_env(Uses::NO_SECRET).await?;
-    telemetry::run_http(
-        metrics,
-        service_fn(|request: Request| async {
-            Ok::<_, Error>(spaceone::enable_api_key(&app, request).await)
-        }),
-    )
-    .await
+    lambda.serve_http(|request| spaceone::enable_api_key(&app, request)).await
 }

@@ -1,16 +1,11 @@
 //! `GET /identity/v1/api-keys`: lists keys (SpaceONE `list`).
 use keygate_core::config::Uses;
 use keygate_core::http::spaceone;
-use keygate_core::telemetry;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let metrics = telemetry::init_lambda();
+    let lambda = keygate_core::lambda::start();
     let app = keygate_core::Keygate::from_env(Uses::NO_SECRET).await?;
-    telemetry::run_http(
-        metrics,
-        service_fn(|request: Request| async { Ok::<_, Error>(spaceone::list_api_keys(&app, request).await) }),
-    )
-    .await
+    lambda.serve_http(|request| spaceone::list_api_keys(&app, request)).await
 }

@@ -1,16 +1,11 @@
 //! `PATCH /api/v1/api-keys/{api-key-id}`: a new primary or secondary value; the other keeps working.
 use keygate_core::config::Uses;
 use keygate_core::http::ncp;
-use keygate_core::telemetry;
-use lambda_http::{Error, Request, service_fn};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let metrics = telemetry::init_lambda();
+    let lambda = keygate_core::lambda::start();
     let app = keygate_core::Keygate::from_env(Uses::PEPPER).await?;
-    telemetry::run_http(
-        metrics,
-        service_fn(|request: Request| async { Ok::<_, Error>(ncp::regenerate_api_key(&app, request).await) }),
-    )
-    .await
+    lambda.serve_http(|request| ncp::regenerate_api_key(&app, request)).await
 }

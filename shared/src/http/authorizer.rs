@@ -12,15 +12,16 @@ use lambda_http::aws_lambda_events::apigw::{
 use serde_json::{Map, Value};
 
 use super::{authorizer_context, path_and_query};
+#[cfg(feature = "secrets-manager")]
 use crate::config::{self, ADMIN_CREDENTIALS, ConfigError};
 use crate::model::Timestamp;
-use crate::secrets;
 use crate::signature::Credentials;
 
 /// The admin credentials, the one secret the authorizer holds: from the secret
 /// `KEYGATE_ADMIN_CREDENTIALS_SECRET_ARN` names, or the variable itself. Required.
+#[cfg(feature = "secrets-manager")]
 pub async fn credentials_from_env() -> Result<Credentials, ConfigError> {
-    let lookup = secrets::lookup_from_env(&[ADMIN_CREDENTIALS]).await?;
+    let lookup = crate::secrets::lookup_from_env(&[ADMIN_CREDENTIALS]).await?;
     let json = lookup(ADMIN_CREDENTIALS).ok_or_else(|| {
         ConfigError::new(format!("{ADMIN_CREDENTIALS} (or {ADMIN_CREDENTIALS}_SECRET_ARN) is not set"))
     })?;
@@ -55,7 +56,7 @@ mod tests {
 
     #[test]
     fn a_refusal_carries_an_empty_context() {
-        let credentials = config::admin_credentials(
+        let credentials = crate::config::admin_credentials(
             &json!([{ "access_key": "AK-test", "secret_key": "a-secret-of-enough-bytes", "domain_id": "d" }])
                 .to_string(),
         )

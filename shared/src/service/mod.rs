@@ -11,16 +11,40 @@ use std::sync::Arc;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
-use crate::config::{Config, ConfigError, KeyDefaults, TableConfig, Uses};
+use crate::config::{Config, KeyDefaults};
+#[cfg(feature = "dynamodb")]
+use crate::config::{ConfigError, TableConfig, Uses};
 use crate::error::Error;
 use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
 use crate::signature::Credentials;
-use crate::store::{DynamoStore, Store, WriteError};
+use crate::store::{Store, WriteError};
 use crate::tokens::{Issuer, PublicKeys, TokenService};
-use crate::{aws, secrets};
+#[cfg(feature = "dynamodb")]
+use crate::{aws, store::DynamoStore};
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Where a Lambda's configuration is read: its environment, and Secrets Manager for the secrets
+/// `uses` names by ARN.
+#[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
+async fn settings_lookup(uses: Uses) -> Result<Box<dyn Fn(&str) -> Option<String>>, ConfigError> {
+    Ok(Box::new(crate::secrets::lookup_from_env(&uses.secrets()).await?))
+}
+
+/// A function built without Secrets Manager (one whose route uses no secret) reads its
+/// environment alone, and refuses to start if it needs a secret that only an ARN names.
+#[cfg(all(feature = "dynamodb", not(feature = "secrets-manager")))]
+async fn settings_lookup(uses: Uses) -> Result<Box<dyn Fn(&str) -> Option<String>>, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut arn_variables = uses.secrets().into_iter().map(|setting| format!("{setting}_SECRET_ARN"));
+    if let Some(variable) = arn_variables.find(|variable| env(variable).is_some()) {
+        return Err(ConfigError::new(format!(
+            "{variable} is set, but this function is built without Secrets Manager"
+        )));
+    }
+    Ok(Box::new(env))
+}
 
 pub struct Keygate {
     store: Arc<dyn Store>,
@@ -35,9 +59,10 @@ impl Keygate {
     /// The service as a Lambda builds it at start: configuration from the environment, the
     /// secrets `uses` names from Secrets Manager, and the DynamoDB table (required; see
     /// [`TableConfig`]).
+    #[cfg(feature = "dynamodb")]
     pub async fn from_env(uses: Uses) -> Result<Self, ConfigError> {
         let table = TableConfig::from_lookup(|name| std::env::var(name).ok())?;
-        let lookup = secrets::lookup_from_env(&uses.secrets()).await?;
+        let lookup = settings_lookup(uses).await?;
         let config = Config::for_uses(lookup, uses)?;
         let aws = aws::lambda_config().map_err(ConfigError::new)?;
         let store = DynamoStore::with_config(&aws, table.endpoint.as_deref(), table.name);

@@ -3,15 +3,19 @@
 //! without a second read.
 
 mod backup;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 mod memory;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use async_trait::async_trait;
 
 pub use backup::{Imported, Record};
+#[cfg(feature = "dynamodb")]
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp, ValueRef};
