@@ -245,6 +245,23 @@ def check(wanted, timings, published):
             expect(f"{name} ({status})", good, answer)
 
 
+def check_metrics(invoked):
+    """The functions' metrics documents (embedded metric format) in their output: one cold start
+    per function, and the events the checks caused, each counted."""
+    totals = {}
+    with open(os.path.join(ROOT, "target", "lambda-watch.log")) as log:
+        for line in log:
+            start = line.find('{"_aws"')
+            if start < 0:
+                continue
+            document = json.loads(line[start:])
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + document[metric["Name"]]
+    expected = {"ColdStart": len(invoked), "TokensIssued": 2, "RefreshReuseDetected": 1, "SignatureRefused": 1}
+    expect("metrics (embedded metric format)", totals == expected, {"counted": totals, "expected": expected})
+
+
 def check_start_without_a_table(environment):
     """A Lambda whose table is not configured fails its start, naming the variable."""
     environment = {name: value for name, value in environment.items() if name != "KEYGATE_TABLE_NAME"}
@@ -330,6 +347,7 @@ def main():
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
+    check_metrics(timings)
     check_start_without_a_table(environment)
     if args.init:
         measure_init(environment)
