@@ -100,7 +100,7 @@ def prepare_aws(emulator):
     )
     manager = session.client("secretsmanager", endpoint_url=emulator)
     # As the README's deploy section makes them: a signing key, and its public key for the stack's
-    # SigningPublicKeys parameter.
+    # SigningPublicKeys parameter (a JWKS in base64url).
     key_file = os.path.join(ROOT, "target", f"lambda-check-signing-key-{suffix}.pem")
     keygate = ["cargo", "run", "-q", "--locked", "-p", "keygate", "--", "secrets"]
     subprocess.run([*keygate, "signing-key", "--out", key_file], cwd=ROOT, check=True)
@@ -343,7 +343,9 @@ def main():
     watch = start_watch(environment)
     timings = {}
     try:
-        check(wanted, timings, json.loads(environment["KEYGATE_PUBLIC_KEYS"]))
+        encoded = environment["KEYGATE_PUBLIC_KEYS"]
+        published = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        check(wanted, timings, published)
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()

@@ -15,8 +15,9 @@ pub enum SecretsCommand {
     Init(InitArgs),
     /// Make a new token-signing key (PKCS#8 PEM): the next value of the signing-key secret.
     SigningKey(SigningKeyArgs),
-    /// Print the JWKS of the public keys to publish (the stack's SigningPublicKeys), from private
-    /// keys (PEM files: their public halves) and JWKS files (their keys), in the order given.
+    /// Print the public keys to publish, as the stack's SigningPublicKeys takes them (a JWKS in
+    /// base64url), from private keys (PEM files: their public halves) and JWKS files (their
+    /// keys, as JSON or base64url), in the order given.
     PublicKeys(PublicKeysArgs),
 }
 
@@ -34,6 +35,9 @@ pub struct PublicKeysArgs {
     /// PEM private keys and JWKS files (a saved /.well-known/jwks.json, say).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Print the JWKS as JSON instead.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -66,7 +70,7 @@ const FILES: [(&str, &str); 3] = [
     ("signing-key.pem", "keygate/signing-key"),
 ];
 /// The public keys `init` writes beside them: no secret, the stack's SigningPublicKeys.
-const PUBLIC_KEYS_FILE: &str = "public-keys.json";
+const PUBLIC_KEYS_FILE: &str = "signing-public-keys";
 
 pub fn run(command: SecretsCommand) -> Result<(), String> {
     match command {
@@ -81,13 +85,14 @@ pub fn run(command: SecretsCommand) -> Result<(), String> {
                 }
             }
         }
-        SecretsCommand::PublicKeys(PublicKeysArgs { files }) => {
+        SecretsCommand::PublicKeys(PublicKeysArgs { files, json }) => {
             let texts = files
                 .iter()
                 .map(|path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())))
                 .collect::<Result<Vec<_>, _>>()?;
             let named = files.iter().map(|path| path.display().to_string()).zip(texts);
-            println!("{}", public_keys(named)?);
+            let keys = public_keys(named)?;
+            println!("{}", if json { keys.document().to_owned() } else { keys.encoded() });
             Ok(())
         }
     }
@@ -104,7 +109,8 @@ fn init(args: InitArgs) -> Result<(), String> {
     }
     let published = public_keys([("the new signing key".to_owned(), signing_key)])?;
     let path = out.join(PUBLIC_KEYS_FILE);
-    std::fs::write(&path, format!("{published}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, format!("{}\n", published.encoded()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
 
     println!("keygate: new secrets in {}; store them with:", out.display());
     for (file, name) in FILES {
@@ -113,13 +119,13 @@ fn init(args: InitArgs) -> Result<(), String> {
             out.join(file).display()
         );
     }
-    println!("and deploy with SigningPublicKeys set to the public keys in {}", path.display());
+    println!("and deploy with SigningPublicKeys=$(cat {}), the public keys", path.display());
     Ok(())
 }
 
-/// One JWKS of the keys in `sources` (name, text): a PEM private key gives its public half, a
-/// JWKS its keys; a key given twice is listed once. Compact JSON, as a stack parameter takes it.
-fn public_keys(sources: impl IntoIterator<Item = (String, String)>) -> Result<String, String> {
+/// The keys in `sources` (name, text): a PEM private key gives its public half, a JWKS its keys;
+/// a key given twice is listed once.
+fn public_keys(sources: impl IntoIterator<Item = (String, String)>) -> Result<PublicKeys, String> {
     let mut gathered: Option<PublicKeys> = None;
     for (name, text) in sources {
         let keys = PublicKeys::read(&text).map_err(|e| format!("{name}: {e}"))?;
@@ -128,5 +134,5 @@ fn public_keys(sources: impl IntoIterator<Item = (String, String)>) -> Result<St
             None => keys,
         });
     }
-    gathered.map(|keys| keys.document().to_owned()).ok_or_else(|| "no key given".into())
+    gathered.ok_or_else(|| "no key given".into())
 }

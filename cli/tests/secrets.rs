@@ -4,6 +4,8 @@ mod support;
 
 use std::process::Command;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keygate_core::config::{self, Config, PEPPER, PUBLIC_KEYS, SIGNING_KEY, Uses};
 use serde_json::Value;
 use support::BINARY;
@@ -29,7 +31,7 @@ fn init_writes_private_secrets_a_deployment_accepts_and_prints_how_to_store_them
         config::admin_credentials(&read("admin-credentials.json")).expect("a valid credential list");
     assert!(!credentials.is_empty());
     assert!(read("admin-credentials.json").contains("\"domain_id\": \"acme\""));
-    let (pepper, pem, published) = (read("pepper"), read("signing-key.pem"), read("public-keys.json"));
+    let (pepper, pem, published) = (read("pepper"), read("signing-key.pem"), read("signing-public-keys"));
     let lookup = |name: &str| match name {
         PEPPER => Some(pepper.clone()),
         SIGNING_KEY => Some(pem.clone()),
@@ -38,7 +40,9 @@ fn init_writes_private_secrets_a_deployment_accepts_and_prints_how_to_store_them
     };
     // As auth-token is configured in AWS: it checks that its key is among the published ones.
     Config::for_uses(lookup, Uses::PEPPER_AND_SIGNING_KEY).expect("the pepper and the keys are accepted");
-    assert!(!published.contains("\"d\""), "no private parameter: {published}");
+    let jwks: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(published.trim()).unwrap()).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0].get("d"), None, "no private parameter: {jwks}");
     assert!(printed.contains("SigningPublicKeys"), "{printed}");
     #[cfg(unix)]
     for file in ["admin-credentials.json", "pepper", "signing-key.pem"] {
@@ -72,7 +76,8 @@ fn secrets(args: &[&str], files: &[&std::path::Path]) -> std::process::Output {
 }
 
 /// A rotation's public keys: the new key's and the ones published now, each once, in that order,
-/// as one line of compact JSON that a stack parameter takes.
+/// as one base64url line that a stack parameter takes (through a shell and `sam deploy
+/// --parameter-overrides`, which splits on spaces and unquotes), or as JSON with `--json`.
 #[test]
 fn public_keys_gathers_new_and_published_keys_for_the_stack_parameter() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,21 +92,22 @@ fn public_keys_gathers_new_and_published_keys_for_the_stack_parameter() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&new).unwrap().permissions().mode() & 0o077, 0);
     }
+    // As saved from the API's /.well-known/jwks.json.
     let published_now = dir.path().join("jwks.json");
-    let output = secrets(&["public-keys"], &[&old]);
+    let output = secrets(&["public-keys", "--json"], &[&old]);
     assert!(output.status.success());
     std::fs::write(&published_now, &output.stdout).unwrap();
 
     let output = secrets(&["public-keys"], &[&new, &published_now, &old]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let printed = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(printed.trim_end().lines().count(), 1);
-    assert!(!printed.contains(' '), "compact: {printed}");
+    let printed = String::from_utf8(output.stdout).unwrap().trim_end().to_owned();
+    assert!(printed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{printed}");
     let kid_of = |path: &std::path::Path| {
-        let jwks: Value = serde_json::from_slice(&secrets(&["public-keys"], &[path]).stdout).unwrap();
+        let jwks: Value =
+            serde_json::from_slice(&secrets(&["public-keys", "--json"], &[path]).stdout).unwrap();
         jwks["keys"][0]["kid"].clone()
     };
-    let jwks: Value = serde_json::from_str(&printed).unwrap();
+    let jwks: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&printed).unwrap()).unwrap();
     let kids: Vec<Value> = jwks["keys"].as_array().unwrap().iter().map(|key| key["kid"].clone()).collect();
     assert_eq!(kids, [kid_of(&new), kid_of(&old)]);
 
@@ -120,5 +126,5 @@ fn public_keys_gathers_new_and_published_keys_for_the_stack_parameter() {
     let refused = secrets(&["public-keys"], &[&new, &junk]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("junk: not a PKCS#8 PEM private key"), "{message}");
+    assert!(message.contains("junk: not a PKCS#8 PEM private key, and not a JWKS"), "{message}");
 }

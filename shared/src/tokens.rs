@@ -150,20 +150,38 @@ pub struct PublicKeys {
 }
 
 impl PublicKeys {
-    /// From a JWKS document: every key needs a `kid` and one of our algorithms as `alg`, of its own
-    /// key type. Private parameters (`d`, ...) are dropped, never published.
+    /// From a JWKS document, as JSON or as its base64url encoding (what [`Self::encoded`] gives: a
+    /// form with no quote or space, which a stack parameter passes through any shell and
+    /// `sam deploy --parameter-overrides` unharmed). Every key needs a `kid` and one of our
+    /// algorithms as `alg`, of its own key type. Private parameters (`d`, ...) are dropped, never
+    /// published.
     pub fn parse(document: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let document = document.trim();
+        let json = match document.starts_with('{') {
+            true => document.as_bytes().to_vec(),
+            false => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(document.trim_end_matches('='))
+                .map_err(|_| "not a JWKS (JSON, or JSON in base64url)".to_owned())?,
+        };
         // serde's message quotes no more than a token of input, and the input is public anyway.
-        let jwks: JwkSet = serde_json::from_str(document).map_err(|e| format!("not a JWKS: {e}"))?;
+        let jwks: JwkSet = serde_json::from_slice(&json).map_err(|e| format!("not a JWKS: {e}"))?;
         Self::from_jwks(jwks)
     }
 
-    /// The public keys in a text: a JWKS document, or a PKCS#8 PEM private key (its public half).
+    /// The public keys in a text: a JWKS document (JSON or base64url), or a PKCS#8 PEM private
+    /// key (its public half).
     pub fn read(text: &str) -> Result<Self, String> {
-        match text.trim_start().starts_with('{') {
-            true => Self::parse(text),
-            false => Self::from_jwks(JwkSet { keys: vec![public_jwk_of_pem(text)?] }),
+        match text.trim_start().starts_with("-----BEGIN") {
+            true => Self::from_jwks(JwkSet { keys: vec![public_jwk_of_pem(text)?] }),
+            false => Self::parse(text).map_err(|e| format!("not a PKCS#8 PEM private key, and {e}")),
         }
+    }
+
+    /// The JWKS document in base64url: the stack's `SigningPublicKeys`.
+    pub fn encoded(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.document)
     }
 
     /// These keys, then those of `more` not among them.

@@ -188,7 +188,9 @@ async fn a_rotation_published_apart_from_the_signing_key_keeps_old_tokens_valid(
     let (status, served, _) = new.send(get("/.well-known/jwks.json", &[])).await;
     assert_eq!((status, served), (200, serde_json::from_str::<Value>(&both).unwrap()));
 
-    let verifier = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| both.clone())).unwrap();
+    // The stack parameter passes it in base64url; either form configures the same keys.
+    let encoded = keygate_core::tokens::PublicKeys::parse(&both).unwrap().encoded();
+    let verifier = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| encoded.clone())).unwrap();
     for token in [&old_token, &new_token] {
         assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {token}")))["isAuthorized"], json!(true));
     }
@@ -234,7 +236,11 @@ fn an_authorizer_without_usable_keys_fails_its_start() {
             None,
             "KEYGATE_PUBLIC_KEYS is not set: it holds the JWKS of the token-signing public keys".to_owned(),
         ),
-        (Some("-----BEGIN PRIVATE KEY-----".to_owned()), "KEYGATE_PUBLIC_KEYS: not a JWKS: ".into()),
+        (
+            Some("-----BEGIN PRIVATE KEY-----".to_owned()),
+            "KEYGATE_PUBLIC_KEYS: not a JWKS (JSON, or JSON in base64url)".into(),
+        ),
+        (Some("{\"keys\":".to_owned()), "KEYGATE_PUBLIC_KEYS: not a JWKS: ".into()),
         (Some(json!({ "keys": [] }).to_string()), "KEYGATE_PUBLIC_KEYS: the JWKS has no key".into()),
         (
             Some(json!({ "keys": [with(json!({ "kid": null }))] }).to_string()),
