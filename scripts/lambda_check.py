@@ -88,7 +88,8 @@ def sign(method, path, timestamp):
 
 
 def prepare_aws(emulator):
-    """A table and the three secrets on moto; returns the functions' environment."""
+    """A table and the three secrets on moto; returns the functions' environment, and the signing
+    key (to forge tokens with)."""
     os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_REGION="us-east-1")
     session = boto3.session.Session(region_name="us-east-1")
     suffix = secrets.token_hex(4)
@@ -118,7 +119,7 @@ def prepare_aws(emulator):
     ]:
         created = manager.create_secret(Name=f"{setting.lower()}-{suffix}", SecretString=value)
         arns[f"{setting}_SECRET_ARN"] = created["ARN"]
-    return {
+    return signing_key, {
         "KEYGATE_TABLE_NAME": table,
         "KEYGATE_DYNAMODB_ENDPOINT": emulator,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": emulator,
@@ -156,7 +157,42 @@ def start_watch(environment, port=None, log_name="lambda-watch.log"):
     sys.exit("lambda-check: cargo lambda watch did not start; see target/lambda-watch.log")
 
 
-def check(wanted, timings, published):
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def forgeries(token, signing_key):
+    """Tokens the token authorizer must refuse, each one change away from `token`: expired, for
+    another audience (both signed with our own key), tampered, unsigned (`alg: none`), and signed
+    by a stranger under our key id."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    header_text, claims_text, signature = token.split(".")
+    header, claims = json.loads(unb64url(header_text)), json.loads(unb64url(claims_text))
+    ours = load_pem_private_key(signing_key.encode(), password=None)
+
+    def signed(key, header, claims):
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+    now = int(time.time())
+    tampered = {**claims, "scope": "admin"}
+    return [
+        ("expired", signed(ours, header, {**claims, "iat": now - 301, "exp": now - 1})),
+        ("another audience", signed(ours, header, {**claims, "aud": "another-api"})),
+        ("tampered", f"{header_text}.{b64url(json.dumps(tampered).encode())}.{signature}"),
+        ("alg none", f"{b64url(json.dumps({**header, 'alg': 'none'}).encode())}.{claims_text}."),
+        ("a stranger's key", signed(Ed25519PrivateKey.generate(), header, claims)),
+        ("our own key, untouched", signed(ours, header, claims)),
+    ]
+
+
+def check(wanted, timings, published, signing_key):
     run = lambda name, payload: invoke(name, payload, timings)
 
     def want(name):
@@ -213,13 +249,16 @@ def check(wanted, timings, published):
     expect("admin-authorizer (another path)", answer == {"isAuthorized": False, "context": {}}, answer)
 
     if want("token-authorizer"):
-        for name, value in [("token", token), ("placeholder", None)]:
+        cases = [("a fresh token", token, True), ("the placeholder", None, False)]
+        cases += [(name, forged, name == "our own key, untouched") for name, forged in forgeries(token, signing_key)]
+        for name, value, allow in cases:
             request = event("token-authorizer")
             if value:
                 request["headers"]["authorization"] = f"Bearer {value}"
             answer = run("token-authorizer", request)
             allowed = answer.get("isAuthorized") is True and answer["context"]["tid"] == "local"
-            expect(f"token-authorizer ({name})", allowed == (value is not None), answer)
+            refused = answer == {"isAuthorized": False, "context": {}}
+            expect(f"token-authorizer ({name}: {'allowed' if allow else 'refused'})", allowed if allow else refused, answer)
 
     key_id = created["api_key_id"]
     admin = [
@@ -339,13 +378,13 @@ def main():
     functions = sorted(os.listdir(os.path.join(ROOT, "functions")))
     wanted = set(functions) if args.all else MAIN_PATH
 
-    environment = prepare_aws(args.emulator)
+    signing_key, environment = prepare_aws(args.emulator)
     watch = start_watch(environment)
     timings = {}
     try:
         encoded = environment["KEYGATE_PUBLIC_KEYS"]
-        published = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-        check(wanted, timings, published)
+        published = json.loads(unb64url(encoded))
+        check(wanted, timings, published, signing_key)
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
