@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use crate::key_value::Pepper;
 use crate::limits::MAX_TOTAL_USAGE;
 use crate::signature::Credentials;
-use crate::tokens::{Lifetimes, PublicKeys, SigningAlgorithm, SigningKeys, TokenService};
+use crate::tokens::{Lifetimes, PublicKeys, SigningAlgorithm, SigningKeyError, SigningKeys, TokenService};
 
 pub const ADMIN_CREDENTIALS: &str = "KEYGATE_ADMIN_CREDENTIALS";
 pub const PEPPER: &str = "KEYGATE_PEPPER";
@@ -169,7 +169,10 @@ impl Config {
                 let current = required(SIGNING_KEY)?;
                 let keys = match lookup(PUBLIC_KEYS) {
                     Some(_) => SigningKeys::with_public_keys(algorithm, &current, public_keys(&lookup)?)
-                        .map_err(|e| ConfigError(format!("{e} ({PUBLIC_KEYS})")))?,
+                        .map_err(|err| match err {
+                            SigningKeyError::NotPublished(_) => ConfigError(format!("{err} ({PUBLIC_KEYS})")),
+                            SigningKeyError::Key(message) => ConfigError(message),
+                        })?,
                     None => {
                         let previous = lookup(SIGNING_KEY_PREVIOUS);
                         SigningKeys::from_pems(algorithm, &current, previous.as_deref())

@@ -2,7 +2,7 @@
 //! otherwise), the JWKS that publishes their public keys, and verification for refresh.
 
 use chrono::TimeDelta;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -89,14 +89,19 @@ impl SigningAlgorithm {
         }
     }
 
-    /// Whether a JWK's key type is the one this algorithm signs with.
+    /// Whether a JWK is a key this algorithm signs with: an Ed25519 key for EdDSA, a P-256 key for
+    /// ES256, an RSA key of 2048 bits or more for RS256.
     fn fits(self, parameters: &AlgorithmParameters) -> bool {
-        matches!(
-            (self, parameters),
-            (Self::EdDsa, AlgorithmParameters::OctetKeyPair(_))
-                | (Self::Es256, AlgorithmParameters::EllipticCurve(_))
-                | (Self::Rs256, AlgorithmParameters::RSA(_))
-        )
+        use base64::Engine;
+        match (self, parameters) {
+            (Self::EdDsa, AlgorithmParameters::OctetKeyPair(key)) => key.curve == EllipticCurve::Ed25519,
+            (Self::Es256, AlgorithmParameters::EllipticCurve(key)) => key.curve == EllipticCurve::P256,
+            (Self::Rs256, AlgorithmParameters::RSA(key)) => {
+                let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&key.n);
+                modulus.is_ok_and(|n| n.iter().skip_while(|byte| **byte == 0).count() >= 256)
+            }
+            _ => false,
+        }
     }
 
     /// The name JOSE gives it (`alg`), as `KEYGATE_JWT_ALG` takes it.
@@ -138,6 +143,10 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+/// The members of a JWK that only a private key has (RFC 7518, section 6): `d` for EC, OKP and
+/// RSA keys, the CRT parameters of RSA, `k` of a symmetric key.
+const PRIVATE_PARTS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
 /// The public keys tokens verify under, as `/.well-known/jwks.json` publishes them (current and
 /// previous, across a rotation). Public: the functions that only publish or verify hold these and
 /// no private key.
@@ -153,8 +162,8 @@ impl PublicKeys {
     /// From a JWKS document, as JSON or as its base64url encoding (what [`Self::encoded`] gives: a
     /// form with no quote or space, which a stack parameter passes through any shell and
     /// `sam deploy --parameter-overrides` unharmed). Every key needs a `kid` and one of our
-    /// algorithms as `alg`, of its own key type. Private parameters (`d`, ...) are dropped, never
-    /// published.
+    /// algorithms as `alg`, of its own key type, and no private part: a private key given here
+    /// would sit in a stack parameter and four functions' environments.
     pub fn parse(document: &str) -> Result<Self, String> {
         use base64::Engine;
         let document = document.trim();
@@ -164,8 +173,17 @@ impl PublicKeys {
                 .decode(document.trim_end_matches('='))
                 .map_err(|_| "not a JWKS (JSON, or JSON in base64url)".to_owned())?,
         };
-        // serde's message quotes no more than a token of input, and the input is public anyway.
-        let jwks: JwkSet = serde_json::from_slice(&json).map_err(|e| format!("not a JWKS: {e}"))?;
+        // serde's message quotes no more than a token of input; a private part is never quoted.
+        let raw: serde_json::Value = serde_json::from_slice(&json).map_err(|e| format!("not a JWKS: {e}"))?;
+        let keys =
+            raw.get("keys").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        for key in keys {
+            if let Some(part) = PRIVATE_PARTS.iter().find(|part| key.get(**part).is_some()) {
+                let kid = key.get("kid").and_then(serde_json::Value::as_str).unwrap_or("without a kid");
+                return Err(format!("key {kid} holds a private part ({part}): publish public keys only"));
+            }
+        }
+        let jwks: JwkSet = serde_json::from_value(raw).map_err(|e| format!("not a JWKS: {e}"))?;
         Self::from_jwks(jwks)
     }
 
@@ -208,6 +226,9 @@ impl PublicKeys {
             if !algorithm.fits(&jwk.algorithm) {
                 return Err(format!("key {kid} is not a {} key", algorithm.name()));
             }
+            if jwk.common.public_key_use.as_ref().is_some_and(|usage| *usage != PublicKeyUse::Signature) {
+                return Err(format!("key {kid} is not for signatures (use)"));
+            }
             if verifying.iter().any(|key| key.kid == kid) {
                 return Err(format!("key {kid} is listed twice"));
             }
@@ -230,6 +251,16 @@ impl PublicKeys {
     fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.verifying.iter().find(|key| key.kid == kid)
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    /// The signing key itself is unusable.
+    #[error("{0}")]
+    Key(String),
+    /// Its public key is not published: nobody could verify what it signs.
+    #[error("the signing key's public key ({0}) is not among the published keys")]
+    NotPublished(String),
 }
 
 /// The key tokens are signed with, and the public keys they verify under.
@@ -257,9 +288,13 @@ impl SigningKeys {
             let (_, jwk) = load_pem(algorithm, previous)
                 .or_else(|err| algorithms.find_map(|other| load_pem(other, previous).ok()).ok_or(err))
                 .map_err(|err| format!("previous {err}"))?;
-            jwks.push(jwk);
+            // The same key as both (a rotation not yet made) is published once.
+            if jwk.common.key_id != jwks[0].common.key_id {
+                jwks.push(jwk);
+            }
         }
-        Self::with_published(algorithm, encoding, PublicKeys::from_jwks(JwkSet { keys: jwks })?)
+        let published = PublicKeys::from_jwks(JwkSet { keys: jwks })?;
+        Self::with_published(algorithm, encoding, published).map_err(|err| err.to_string())
     }
 
     /// `current` signs; tokens verify under the keys published apart from it (in AWS, what
@@ -269,8 +304,8 @@ impl SigningKeys {
         algorithm: SigningAlgorithm,
         current: &str,
         published: PublicKeys,
-    ) -> Result<Self, String> {
-        let (encoding, _) = load_pem(algorithm, current)?;
+    ) -> Result<Self, SigningKeyError> {
+        let (encoding, _) = load_pem(algorithm, current).map_err(SigningKeyError::Key)?;
         Self::with_published(algorithm, encoding, published)
     }
 
@@ -278,8 +313,8 @@ impl SigningKeys {
         algorithm: SigningAlgorithm,
         encoding: EncodingKey,
         published: PublicKeys,
-    ) -> Result<Self, String> {
-        let jwk = public_jwk(&encoding, algorithm)?;
+    ) -> Result<Self, SigningKeyError> {
+        let jwk = public_jwk(&encoding, algorithm).map_err(SigningKeyError::Key)?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         match published.get(&kid) {
             Some(key)
@@ -288,7 +323,7 @@ impl SigningKeys {
             {
                 Ok(Self { algorithm, kid, encoding, published })
             }
-            _ => Err(format!("the signing key's public key ({kid}) is not among the published keys")),
+            _ => Err(SigningKeyError::NotPublished(kid)),
         }
     }
 
@@ -603,6 +638,14 @@ mod tests {
             assert_eq!(claims.scope, "read write");
             assert_eq!(issued.expires_in, 300);
         }
+    }
+
+    /// Before a first rotation the previous key may be configured as the current one: published once.
+    #[test]
+    fn a_previous_key_equal_to_the_current_one_is_published_once() {
+        let pem = SigningAlgorithm::EdDsa.generate_pem();
+        let keys = SigningKeys::from_pems(SigningAlgorithm::EdDsa, &pem, Some(&pem)).unwrap();
+        assert_eq!(keys.public_keys().jwks().keys.len(), 1);
     }
 
     #[test]

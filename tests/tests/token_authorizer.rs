@@ -205,17 +205,22 @@ async fn a_rotation_published_apart_from_the_signing_key_keeps_old_tokens_valid(
     assert_eq!(decision(&verifier, &new, Some(&format!("Bearer {new_token}")))["isAuthorized"], json!(true));
 }
 
-/// A private JWK given by mistake is published without its private part.
+/// A private JWK given by mistake is refused at start: a private key would otherwise sit in the
+/// stack's parameter and in the functions' environments.
 #[tokio::test]
-async fn private_parameters_of_a_published_key_are_never_served() {
+async fn a_published_key_with_a_private_part_fails_the_start() {
     let settings = Settings::new();
     let mut jwks: Value = serde_json::from_str(&published(&[&settings.signing_key])).unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     jwks["keys"][0]["d"] = json!("cHJpdmF0ZS1wYXJ0LW9mLXRoZS1rZXk");
-    let t = TestApp::with(&settings.clone().with(PUBLIC_KEYS, jwks.to_string()), fresh_store().await);
-    let (status, served, _) = t.send(get("/.well-known/jwks.json", &[])).await;
-    assert_eq!(status, 200);
-    assert_eq!(served["keys"][0].get("d"), None, "{served}");
-    assert_eq!(served["keys"][0]["x"], jwks["keys"][0]["x"]);
+    let refused = verifier_from_lookup(|name| (name == PUBLIC_KEYS).then(|| jwks.to_string())).err().unwrap();
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "configuration: KEYGATE_PUBLIC_KEYS: key {kid} holds a private part (d): publish public keys only"
+        )
+    );
+    assert!(!refused.to_string().contains("cHJpdmF0ZS"), "the private part is never quoted");
 }
 
 /// An authorizer whose published keys are missing or unusable fails its start, naming the setting

@@ -74,10 +74,11 @@ impl Keygate {
             Err(WriteError::TokenReused) => {
                 // Every token of the family expires within one lifetime from now, and can be
                 // refreshed for one grace after that: the revocation need not outlive them.
+                // Counted first: the theft is detected even if the revocation then fails.
+                telemetry::count(Metric::RefreshReuseDetected);
                 let until = now + self.tokens()?.ttl() + grace;
                 self.store.revoke_family(&claims.fam, until, now).await?;
                 tracing::warn!(api_key_id = %id, "{FAMILY_REVOKED_MESSAGE}");
-                telemetry::count(Metric::RefreshReuseDetected);
                 Err(Error::TokenReused)
             }
             Err(WriteError::FamilyRevoked) => Err(Error::TokenReused),

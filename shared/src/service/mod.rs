@@ -25,25 +25,59 @@ use crate::{aws, store::DynamoStore};
 
 type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
+/// Where a function reads its settings by name.
+#[cfg(feature = "dynamodb")]
+type Settings = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Where a Lambda's configuration is read: its environment, and Secrets Manager for the secrets
 /// `uses` names by ARN.
 #[cfg(all(feature = "dynamodb", feature = "secrets-manager"))]
-async fn settings_lookup(uses: Uses) -> Result<Box<dyn Fn(&str) -> Option<String>>, ConfigError> {
+async fn settings_lookup(uses: Uses) -> Result<Settings, ConfigError> {
     Ok(Box::new(crate::secrets::lookup_from_env(&uses.secrets()).await?))
 }
 
 /// A function built without Secrets Manager (one whose route uses no secret) reads its
-/// environment alone, and refuses to start if it needs a secret that only an ARN names.
+/// environment alone.
 #[cfg(all(feature = "dynamodb", not(feature = "secrets-manager")))]
-async fn settings_lookup(uses: Uses) -> Result<Box<dyn Fn(&str) -> Option<String>>, ConfigError> {
-    let env = |name: &str| std::env::var(name).ok();
-    let mut arn_variables = uses.secrets().into_iter().map(|setting| format!("{setting}_SECRET_ARN"));
-    if let Some(variable) = arn_variables.find(|variable| env(variable).is_some()) {
+async fn settings_lookup(uses: Uses) -> Result<Settings, ConfigError> {
+    without_secrets_manager(uses, |name: &str| std::env::var(name).ok())
+}
+
+/// The environment alone, unless `uses` names a secret that only its ARN gives: this build could
+/// not read it, and says so at start rather than fail each request.
+#[cfg(all(feature = "dynamodb", not(feature = "secrets-manager")))]
+fn without_secrets_manager<Env: Fn(&str) -> Option<String> + 'static>(
+    uses: Uses,
+    env: Env,
+) -> Result<Settings, ConfigError> {
+    let by_arn_only =
+        |setting: &&&str| env(setting).is_none() && env(&format!("{setting}_SECRET_ARN")).is_some();
+    if let Some(setting) = uses.secrets().iter().find(by_arn_only) {
         return Err(ConfigError::new(format!(
-            "{variable} is set, but this function is built without Secrets Manager"
+            "{setting}_SECRET_ARN is set, but this function is built without Secrets Manager"
         )));
     }
     Ok(Box::new(env))
+}
+
+#[cfg(all(test, feature = "dynamodb", not(feature = "secrets-manager")))]
+mod tests {
+    use super::without_secrets_manager;
+    use crate::config::{PEPPER, Uses};
+
+    #[test]
+    fn a_build_without_secrets_manager_refuses_a_secret_given_by_arn_only() {
+        let arn_only = |name: &str| (name == "KEYGATE_PEPPER_SECRET_ARN").then(|| "arn:aws:...".to_owned());
+        let err = without_secrets_manager(Uses::PEPPER, arn_only).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "configuration: KEYGATE_PEPPER_SECRET_ARN is set, but this function is built without Secrets Manager"
+        );
+        let lookup = without_secrets_manager(Uses::NO_SECRET, arn_only).unwrap();
+        assert_eq!(lookup("KEYGATE_PEPPER_SECRET_ARN").as_deref(), Some("arn:aws:..."));
+        let by_value = |name: &str| (name == PEPPER).then(|| "a-pepper-of-enough-bytes".to_owned());
+        assert!(without_secrets_manager(Uses::PEPPER, by_value).is_ok());
+    }
 }
 
 pub struct Keygate {
