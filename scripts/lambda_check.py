@@ -57,11 +57,11 @@ def event(name, replacements=()):
     return body
 
 
-def invoke(name, payload, timings):
+def invoke(name, payload, timings, port=None):
     """Invokes a function through the emulator; returns its answer as JSON."""
     started = time.monotonic()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{INVOKE_PORT}/2015-03-31/functions/{name}/invocations",
+        f"http://127.0.0.1:{port or INVOKE_PORT}/2015-03-31/functions/{name}/invocations",
         data=json.dumps(payload).encode(),
         headers={"content-type": "application/json"},
     )
@@ -100,17 +100,7 @@ def prepare_aws(emulator):
         cwd=ROOT, check=True,
     )
     manager = session.client("secretsmanager", endpoint_url=emulator)
-    # As the README's deploy section makes them: a signing key, and its public key for the stack's
-    # SigningPublicKeys parameter (a JWKS in base64url).
-    key_file = os.path.join(ROOT, "target", f"lambda-check-signing-key-{suffix}.pem")
-    keygate = ["cargo", "run", "-q", "--locked", "-p", "keygate", "--", "secrets"]
-    subprocess.run([*keygate, "signing-key", "--out", key_file], cwd=ROOT, check=True)
-    public_keys = subprocess.run(
-        [*keygate, "public-keys", key_file], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    with open(key_file) as file:
-        signing_key = file.read()
-    os.remove(key_file)
+    signing_key, public_keys = new_signing_key("EdDSA")
     arns = {}
     for setting, value in [
         ("KEYGATE_ADMIN_CREDENTIALS", json.dumps([ADMIN])),
@@ -129,6 +119,62 @@ def prepare_aws(emulator):
         "KEYGATE_PUBLIC_KEYS": public_keys,
         **arns,
     }
+
+
+def new_signing_key(algorithm):
+    """As the README's deploy section makes them: a signing key, and its public key for the stack's
+    SigningPublicKeys parameter (a JWKS in base64url)."""
+    key_file = os.path.join(ROOT, "target", f"lambda-check-signing-key-{secrets.token_hex(4)}.pem")
+    keygate = ["cargo", "run", "-q", "--locked", "-p", "keygate", "--", "secrets"]
+    subprocess.run([*keygate, "signing-key", "--alg", algorithm, "--out", key_file], cwd=ROOT, check=True)
+    public_keys = subprocess.run(
+        [*keygate, "public-keys", key_file], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    with open(key_file) as file:
+        signing_key = file.read()
+    os.remove(key_file)
+    return signing_key, public_keys
+
+
+def check_rs256(environment, emulator):
+    """With JwtAlgorithm RS256 (what API Gateway's built-in JWT authorizer verifies), auth-token
+    signs RS256, and its token verifies against what the jwks function serves with a stock
+    library (cryptography's RSA), as any JWT verifier would."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    pem, public_keys = new_signing_key("RS256")
+    manager = boto3.session.Session(region_name="us-east-1").client("secretsmanager", endpoint_url=emulator)
+    arn = manager.create_secret(Name=f"keygate_signing_key_rs256-{secrets.token_hex(4)}", SecretString=pem)["ARN"]
+    rs256 = {**environment, "KEYGATE_JWT_ALG": "RS256", "KEYGATE_SIGNING_KEY_SECRET_ARN": arn,
+             "KEYGATE_PUBLIC_KEYS": public_keys}
+    port = free_port()
+    watch = start_watch(rs256, port, "lambda-watch-rs256.log")
+    try:
+        created = body_of(invoke("identity-api-key-create", event("identity-api-key-create"), {}, port))
+        ours = [(PLACEHOLDER_ID, created["api_key_id"]), (PLACEHOLDER_KEY, created["api_key"])]
+        invoke("key-regist", event("key-regist", ours), {}, port)
+        answer = invoke("auth-token", event("auth-token", ours), {}, port)
+        expect("RS256: auth-token", answer["statusCode"] == 200, answer)
+        token = body_of(answer)["result"]["access_token"]
+        jwks = body_of(invoke("jwks", event("jwks"), {}, port))
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait()
+    header_text, claims_text, signature = token.split(".")
+    header = json.loads(unb64url(header_text))
+    key = next((key for key in jwks["keys"] if key["kid"] == header["kid"]), None)
+    number = lambda field: int.from_bytes(unb64url(key[field]), "big")
+    verified = False
+    if key is not None and key["kty"] == "RSA" and header["alg"] == "RS256":
+        public = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+        try:
+            public.verify(unb64url(signature), f"{header_text}.{claims_text}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            verified = public.key_size >= 2048
+        except InvalidSignature:
+            pass
+    expect("RS256: the token verifies against the JWKS (cryptography)", verified, {"header": header, "jwks": jwks})
 
 
 def start_watch(environment, port=None, log_name="lambda-watch.log"):
@@ -390,6 +436,7 @@ def main():
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait()
     check_metrics(timings)
+    check_rs256(environment, args.emulator)
     check_start_without_a_table(environment)
     if args.init:
         measure_init(environment)
