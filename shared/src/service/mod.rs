@@ -60,26 +60,6 @@ fn without_secrets_manager<Env: Fn(&str) -> Option<String> + 'static>(
     Ok(Box::new(env))
 }
 
-#[cfg(all(test, feature = "dynamodb", not(feature = "secrets-manager")))]
-mod tests {
-    use super::without_secrets_manager;
-    use crate::config::{PEPPER, Uses};
-
-    #[test]
-    fn a_build_without_secrets_manager_refuses_a_secret_given_by_arn_only() {
-        let arn_only = |name: &str| (name == "KEYGATE_PEPPER_SECRET_ARN").then(|| "arn:aws:...".to_owned());
-        let err = without_secrets_manager(Uses::PEPPER, arn_only).err().unwrap().to_string();
-        assert_eq!(
-            err,
-            "configuration: KEYGATE_PEPPER_SECRET_ARN is set, but this function is built without Secrets Manager"
-        );
-        let lookup = without_secrets_manager(Uses::NO_SECRET, arn_only).unwrap();
-        assert_eq!(lookup("KEYGATE_PEPPER_SECRET_ARN").as_deref(), Some("arn:aws:..."));
-        let by_value = |name: &str| (name == PEPPER).then(|| "a-pepper-of-enough-bytes".to_owned());
-        assert!(without_secrets_manager(Uses::PEPPER, by_value).is_ok());
-    }
-}
-
 pub struct Keygate {
     store: Arc<dyn Store>,
     pepper: Option<Pepper>,
@@ -174,5 +154,25 @@ impl Keygate {
             WriteError::Store(err) => err.into(),
             other => Error::Internal(format!("unexpected write outcome {other:?}")),
         }
+    }
+}
+
+#[cfg(all(test, feature = "dynamodb", not(feature = "secrets-manager")))]
+mod tests {
+    use super::without_secrets_manager;
+    use crate::config::{PEPPER, Uses};
+
+    #[test]
+    fn a_build_without_secrets_manager_refuses_a_secret_given_by_arn_only() {
+        let arn_only = |name: &str| (name == "KEYGATE_PEPPER_SECRET_ARN").then(|| "arn:aws:...".to_owned());
+        let err = without_secrets_manager(Uses::PEPPER, arn_only).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "configuration: KEYGATE_PEPPER_SECRET_ARN is set, but this function is built without Secrets Manager"
+        );
+        let lookup = without_secrets_manager(Uses::NO_SECRET, arn_only).unwrap();
+        assert_eq!(lookup("KEYGATE_PEPPER_SECRET_ARN").as_deref(), Some("arn:aws:..."));
+        let by_value = |name: &str| (name == PEPPER).then(|| "a-pepper-of-enough-bytes".to_owned());
+        assert!(without_secrets_manager(Uses::PEPPER, by_value).is_ok());
     }
 }
