@@ -75,6 +75,23 @@ pub fn public_keys(lookup: impl Fn(&str) -> Option<String>) -> Result<PublicKeys
     PublicKeys::parse(&document).map_err(|e| ConfigError(format!("{PUBLIC_KEYS}: {e}")))
 }
 
+/// The algorithm tokens are signed with (`KEYGATE_JWT_ALG`, EdDSA unless set).
+pub fn algorithm(lookup: impl Fn(&str) -> Option<String>) -> Result<SigningAlgorithm, ConfigError> {
+    let name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
+    SigningAlgorithm::parse(&name)
+        .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))
+}
+
+/// The tokens' `iss` (`KEYGATE_ISSUER`, `keygate` unless set).
+pub fn issuer(lookup: impl Fn(&str) -> Option<String>) -> String {
+    lookup(ISSUER).unwrap_or_else(|| "keygate".into())
+}
+
+/// The tokens' `aud` (`KEYGATE_AUDIENCE`, `keygate` unless set).
+pub fn audience(lookup: impl Fn(&str) -> Option<String>) -> String {
+    lookup(AUDIENCE).unwrap_or_else(|| "keygate".into())
+}
+
 /// What a key gets when its creator does not say.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyDefaults {
@@ -163,9 +180,7 @@ impl Config {
         };
         let tokens = match uses.signing_key {
             true => {
-                let algorithm_name = lookup(JWT_ALG).unwrap_or_else(|| "EdDSA".into());
-                let algorithm = SigningAlgorithm::parse(&algorithm_name)
-                    .ok_or_else(|| ConfigError(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
+                let algorithm = algorithm(&lookup)?;
                 let current = required(SIGNING_KEY)?;
                 let keys = match lookup(PUBLIC_KEYS) {
                     Some(_) => SigningKeys::with_public_keys(algorithm, &current, public_keys(&lookup)?)
@@ -179,9 +194,7 @@ impl Config {
                             .map_err(ConfigError)?
                     }
                 };
-                let issuer = lookup(ISSUER).unwrap_or_else(|| "keygate".into());
-                let audience = lookup(AUDIENCE).unwrap_or_else(|| "keygate".into());
-                Some(TokenService::new(keys, issuer, audience, lifetimes))
+                Some(TokenService::new(keys, issuer(&lookup), audience(&lookup), lifetimes))
             }
             false => None,
         };

@@ -293,8 +293,9 @@ impl SigningKeys {
                 jwks.push(jwk);
             }
         }
+        let kid = jwks[0].common.key_id.clone().unwrap_or_default();
         let published = PublicKeys::from_jwks(JwkSet { keys: jwks })?;
-        Self::with_published(algorithm, encoding, published).map_err(|err| err.to_string())
+        Ok(Self { algorithm, kid, encoding, published })
     }
 
     /// `current` signs; tokens verify under the keys published apart from it (in AWS, what
@@ -305,16 +306,7 @@ impl SigningKeys {
         current: &str,
         published: PublicKeys,
     ) -> Result<Self, SigningKeyError> {
-        let (encoding, _) = load_pem(algorithm, current).map_err(SigningKeyError::Key)?;
-        Self::with_published(algorithm, encoding, published)
-    }
-
-    fn with_published(
-        algorithm: SigningAlgorithm,
-        encoding: EncodingKey,
-        published: PublicKeys,
-    ) -> Result<Self, SigningKeyError> {
-        let jwk = public_jwk(&encoding, algorithm).map_err(SigningKeyError::Key)?;
+        let (encoding, jwk) = load_pem(algorithm, current).map_err(SigningKeyError::Key)?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         match published.get(&kid) {
             Some(key)

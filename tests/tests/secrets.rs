@@ -48,6 +48,18 @@ async fn secrets_are_read_by_arn_current_version_only() {
     assert_eq!(config.tokens.unwrap().public_keys().jwks().keys.len(), 1);
 }
 
+/// A secret stored as binary, not text, is refused at start: every setting is text.
+#[tokio::test]
+async fn a_binary_secret_fails_the_start() {
+    let client = secrets_manager().await;
+    let name = format!("pepper-binary-{}-{:x}", std::process::id(), rand::random::<u32>());
+    let blob = aws_sdk_secretsmanager::primitives::Blob::new(b"a-pepper-of-enough-bytes".to_vec());
+    let created = client.create_secret().name(name).secret_binary(blob).send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let err = secrets::read(&client, &[(PEPPER, arn.clone())]).await.err().unwrap().to_string();
+    assert_eq!(err, format!("configuration: KEYGATE_PEPPER: the secret {arn} holds no text"));
+}
+
 #[tokio::test]
 async fn a_secret_that_cannot_be_read_fails_the_start_naming_the_setting_not_a_value() {
     let client = secrets_manager().await;

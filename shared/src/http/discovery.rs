@@ -9,16 +9,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 
 use super::{client_api, header, json_response};
-use crate::config::{ConfigError, ISSUER, JWT_ALG};
-use crate::tokens::{Issuer, SigningAlgorithm};
+use crate::config::{self, ConfigError};
+use crate::tokens::Issuer;
 
 /// The discovery function's configuration: the issuer and algorithm, no secret.
 pub fn issuer_from_env() -> Result<Issuer, ConfigError> {
-    let issuer = std::env::var(ISSUER).unwrap_or_else(|_| "keygate".into());
-    let name = std::env::var(JWT_ALG).unwrap_or_else(|_| "EdDSA".into());
-    let algorithm = SigningAlgorithm::parse(&name)
-        .ok_or_else(|| ConfigError::new(format!("{JWT_ALG} must be EdDSA, ES256 or RS256")))?;
-    Ok(Issuer { issuer, algorithm })
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(Issuer { issuer: config::issuer(env), algorithm: config::algorithm(env)? })
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `GET /.well-known/openid-configuration`. The

@@ -9,7 +9,7 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::config::{self, AUDIENCE, ConfigError, ISSUER};
+use crate::config::{self, ConfigError};
 use crate::model::Timestamp;
 use crate::tokens::AccessVerifier;
 
@@ -22,9 +22,7 @@ pub fn verifier_from_env() -> Result<AccessVerifier, ConfigError> {
 
 pub fn verifier_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<AccessVerifier, ConfigError> {
     let keys = config::public_keys(&lookup)?;
-    let issuer = lookup(ISSUER).unwrap_or_else(|| "keygate".into());
-    let audience = lookup(AUDIENCE).unwrap_or_else(|| "keygate".into());
-    Ok(AccessVerifier::new(keys, issuer, audience))
+    Ok(AccessVerifier::new(keys, config::issuer(&lookup), config::audience(&lookup)))
 }
 
 /// The token of an `Authorization: Bearer` header.
