@@ -7,28 +7,19 @@ use serde_json::{Value, json};
 use crate::key_value::KeyValue;
 use crate::model::{ApiKey, Timestamp};
 use crate::query::{Document, FieldKind, Projection, Schema};
+use crate::store::KeyListing;
 
 /// `APIKeyInfo`, with keygate's key settings after the seed's fields. `api_key` is the primary key
 /// value: in clear on create only, masked everywhere else.
 pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
-    let mut info = json!({
-        "api_key_id": key.api_key_id,
-        "state": key.state,
-        "user_id": key.user_id,
-        "domain_id": key.domain_id,
-        "last_accessed_at": format_time(key.last_accessed_at),
-        "created_at": format_time(Some(key.created_at)),
-        "name": key.name,
-        "description": key.description,
-        "scope": key.scope,
-        "max_total_usage": key.max_total_usage,
-        "remaining_total_usage": key.remaining_total_usage,
-        "validity_seconds": key.validity_seconds,
-        "expires_at": format_time(key.expires_at),
-        "registered_at": format_time(key.registered_at),
-    });
-    info["api_key"] = Value::from(api_key.map_or_else(|| key.primary.masked(), |v| v.expose().to_owned()));
-    info
+    let mut info = listing_document(&KeyListing::from(key));
+    info.insert("last_accessed_at".into(), format_time(key.last_accessed_at).into());
+    info.insert("remaining_total_usage".into(), key.remaining_total_usage.into());
+    info.insert(
+        "api_key".into(),
+        Value::from(api_key.map_or_else(|| key.primary.masked(), |v| v.expose().to_owned())),
+    );
+    Value::Object(info)
 }
 
 /// The `APIKeyInfo` of each key, as the documents a query runs over (values masked).
@@ -39,6 +30,33 @@ pub fn documents(keys: &[ApiKey]) -> Vec<Document> {
             _ => None,
         })
         .collect()
+}
+
+/// The fields of `APIKeyInfo` that only the key itself holds, not its listing: a query that
+/// tests them reads every key of the domain.
+pub const COUNTERS: [&str; 2] = ["last_accessed_at", "remaining_total_usage"];
+
+/// `APIKeyInfo` without the [`COUNTERS`] and the masked value: what a query may test of a key
+/// from its listing alone.
+pub fn listing_document(listing: &KeyListing) -> Document {
+    let document = json!({
+        "api_key_id": listing.api_key_id,
+        "state": listing.state,
+        "user_id": listing.user_id,
+        "domain_id": listing.domain_id,
+        "created_at": format_time(Some(listing.created_at)),
+        "name": listing.name,
+        "description": listing.description,
+        "scope": listing.scope,
+        "max_total_usage": listing.max_total_usage,
+        "validity_seconds": listing.validity_seconds,
+        "expires_at": format_time(listing.expires_at),
+        "registered_at": format_time(listing.registered_at),
+    });
+    match document {
+        Value::Object(fields) => fields,
+        _ => unreachable!("an object"),
+    }
 }
 
 /// The fields of `APIKeyInfo` a query may test, sort and group by.

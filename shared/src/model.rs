@@ -107,6 +107,20 @@ pub enum KeyState {
     Disabled,
 }
 
+impl KeyState {
+    /// The name documents show and stores keep (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "ENABLED",
+            KeyState::Disabled => "DISABLED",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [KeyState::Enabled, KeyState::Disabled].into_iter().find(|state| state.as_str() == name)
+    }
+}
+
 /// One of the two values of a key (NCP's `keyType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -9,7 +9,9 @@ use keygate_core::model::{
     ApiKey, ApiKeyId, KeyChange, KeySlot, KeyState, NewSecret, SecretHash, StoredSecret, Timestamp, ValueRef,
 };
 use keygate_core::replay::ReplayNonce;
-use keygate_core::store::{Imported, Record, RefreshMarker, Store, WriteError};
+use keygate_core::store::{
+    Imported, KeyListing, ListedField, ListingFilter, Record, RefreshMarker, Store, WriteError,
+};
 
 use crate::{Clock, PEPPER};
 
@@ -302,6 +304,71 @@ pub async fn list_returns_a_domains_keys_oldest_first(store: Arc<dyn Store>) {
     assert_eq!(store.list_keys("domain-list").await.unwrap(), expected);
     assert_eq!(store.list_keys("domain-other").await.unwrap().len(), 3);
     assert_eq!(store.list_keys("domain-empty").await.unwrap(), Vec::new());
+
+    let ids: Vec<ApiKeyId> = expected.iter().map(|key| key.api_key_id.clone()).collect();
+    assert_eq!(store.list_key_ids("domain-list").await.unwrap(), ids);
+    assert_eq!(store.count_keys("domain-list").await.unwrap(), 130);
+    assert_eq!(store.count_keys("domain-other").await.unwrap(), 3);
+    assert_eq!(store.count_keys("domain-empty").await.unwrap(), 0);
+    let listings: Vec<KeyListing> = expected.iter().map(KeyListing::from).collect();
+    assert_eq!(store.list_listings("domain-list", &ListingFilter::default()).await.unwrap(), listings);
+    assert!(store.list_key_ids("domain-empty").await.unwrap().is_empty());
+}
+
+pub async fn get_keys_returns_those_asked_for_in_that_order(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let keys: Vec<ApiKey> = (0..120).map(|i| fixture(now + TimeDelta::milliseconds(i), 5).key).collect();
+    for key in &keys {
+        put(&store, key).await;
+    }
+    // Newest first, more than one batch, with an id that has no key in the middle.
+    let missing = fixture(now, 5).key.api_key_id;
+    let mut asked: Vec<ApiKeyId> = keys.iter().rev().map(|key| key.api_key_id.clone()).collect();
+    asked.insert(60, missing);
+    let found = store.get_keys(&asked).await.unwrap();
+    let expected: Vec<ApiKey> = keys.iter().rev().cloned().collect();
+    assert_eq!(found, expected);
+    assert_eq!(store.get_keys(&[]).await.unwrap(), Vec::new());
+}
+
+pub async fn listings_are_filtered_by_exact_equalities(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let mut keys = Vec::new();
+    for (i, (user, name, state)) in [
+        ("ann", "orders", KeyState::Enabled),
+        ("bob", "orders", KeyState::Disabled),
+        ("ann", "Orders", KeyState::Enabled),
+        ("cy", "billing", KeyState::Enabled),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut f = fixture(now + TimeDelta::milliseconds(i as i64), 5);
+        f.key.domain_id = "domain-filter".into();
+        f.key.user_id = user.into();
+        f.key.name = name.into();
+        f.key.state = state;
+        put(&store, &f.key).await;
+        keys.push(f.key);
+    }
+    // The positions (in `keys`) of the listings selected.
+    async fn selected(
+        store: &Arc<dyn Store>,
+        keys: &[ApiKey],
+        equal: &[(ListedField, &[&str])],
+    ) -> Vec<usize> {
+        let equal = equal.iter().map(|(f, v)| (*f, v.iter().map(|v| (*v).to_owned()).collect())).collect();
+        let listings = store.list_listings("domain-filter", &ListingFilter { equal }).await.unwrap();
+        listings.iter().map(|l| keys.iter().position(|k| k.api_key_id == l.api_key_id).unwrap()).collect()
+    }
+    let names = |equal: &'static [(ListedField, &'static [&'static str])]| selected(&store, &keys, equal);
+    assert_eq!(names(&[(ListedField::Name, &["orders"])]).await, [0, 1], "exact: case counts");
+    assert_eq!(names(&[(ListedField::UserId, &["ann", "cy"])]).await, [0, 2, 3]);
+    assert_eq!(names(&[(ListedField::UserId, &["ann"]), (ListedField::State, &["ENABLED"])]).await, [0, 2]);
+    assert_eq!(names(&[(ListedField::State, &["DISABLED"])]).await, [1]);
+    assert_eq!(names(&[(ListedField::Name, &[])]).await, Vec::<usize>::new(), "none of no values");
+    let id = keys[3].api_key_id.to_string();
+    assert_eq!(selected(&store, &keys, &[(ListedField::ApiKeyId, &[id.as_str()])]).await, [3]);
 }
 
 /// The nonce of a new handling of the request `id` (each call is another handling).
@@ -495,6 +562,8 @@ macro_rules! store_conformance {
             refresh_is_refused_once_the_value_that_bought_it_is_regenerated,
             markers_and_revocations_lapse_after_their_time,
             list_returns_a_domains_keys_oldest_first,
+            get_keys_returns_those_asked_for_in_that_order,
+            listings_are_filtered_by_exact_equalities,
             change_applies_to_a_key_of_the_domain_once_per_nonce,
             change_refuses_another_domains_or_a_missing_key,
             delete_removes_a_key_of_the_domain_once_per_nonce,

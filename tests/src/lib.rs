@@ -280,7 +280,10 @@ impl Store for UnavailableStore {
     async fn get_key(&self, _: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         Err(down())
     }
-    async fn list_keys(&self, _: &str) -> Result<Vec<ApiKey>, StoreError> {
+    async fn get_keys(&self, _: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
+        Err(down())
+    }
+    async fn list_key_ids(&self, _: &str) -> Result<Vec<ApiKeyId>, StoreError> {
         Err(down())
     }
     async fn register_key(&self, _: &ApiKeyId, _: &SecretHash, _: Timestamp) -> Result<ApiKey, WriteError> {

@@ -175,6 +175,32 @@ fn each_function_may_take_only_the_dynamodb_actions_its_route_needs() {
 }
 
 #[test]
+fn a_function_that_queries_may_query_every_index_of_the_table() {
+    let template = template();
+    let indexes: BTreeSet<String> = template["Resources"]["Table"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|index| format!("${{Table.Arn}}/index/{}", index["IndexName"].as_str().unwrap()))
+        .collect();
+    assert_eq!(indexes.len(), 2, "gsi1 (ids) and gsi2 (listings)");
+    let mut querying = 0;
+    for (binary, function) in functions(&template) {
+        let queried: BTreeSet<String> = allowed(&function)
+            .into_iter()
+            .filter(|(action, _)| action == "dynamodb:Query")
+            .map(|(_, resource)| resource)
+            .filter(|resource| resource.contains("/index/"))
+            .collect();
+        if !queried.is_empty() {
+            assert_eq!(queried, indexes, "{binary}");
+            querying += 1;
+        }
+    }
+    assert_eq!(querying, 4, "list, search, stat and NCP list");
+}
+
+#[test]
 fn the_token_authorizer_is_offered_to_customers_apis_and_reads_the_published_keys() {
     let template = template();
     let output = &template["Outputs"]["TokenAuthorizerArn"]["Value"];

@@ -38,6 +38,20 @@ impl Condition {
     pub fn equal(field: &str, value: String) -> Self {
         Self { k: field.into(), v: Value::String(value), o: equals() }
     }
+
+    pub fn field(&self) -> &str {
+        &self.k
+    }
+
+    /// The texts the field must equal one of, when this is an `eq` or `in` of texts only.
+    pub fn equality(&self) -> Option<(&str, Vec<&str>)> {
+        let values = match (self.o.as_str(), &self.v) {
+            ("eq", Value::String(value)) => vec![value.as_str()],
+            ("in", Value::Array(values)) => values.iter().map(Value::as_str).collect::<Option<_>>()?,
+            _ => return None,
+        };
+        Some((&self.k, values))
+    }
 }
 
 /// A compiled `filter` + `filter_or`: all of the first, and any of the second if it has any.

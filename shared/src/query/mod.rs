@@ -155,6 +155,20 @@ impl Query {
         projection: &Projection<'_>,
         now: Timestamp,
     ) -> Result<QueryResult, Error> {
+        let selected = self.select(documents, schema, projection, now)?;
+        Ok(self.present(selected, projection))
+    }
+
+    /// The documents the query selects, sorted, and of those the page it asks for, whole (`only`
+    /// and `minimal` are [`Self::present`]'s). Checks the whole query first, so a query it
+    /// refuses is refused whatever the documents.
+    pub fn select(
+        &self,
+        documents: Vec<Document>,
+        schema: &Schema,
+        projection: &Projection<'_>,
+        now: Timestamp,
+    ) -> Result<QueryResult, Error> {
         let filter = Filter::compile(&self.filter, &self.filter_or, schema, now)?;
         let sort = self.sort.as_ref().map(|sort| check_sort(schema, sort)).transpose()?.unwrap_or_default();
         for field in &self.only {
@@ -162,6 +176,7 @@ impl Query {
                 known(schema, field)?;
             }
         }
+        self.page.unwrap_or_default().range(0)?;
         let keyword = self.keyword.as_deref().map(str::to_lowercase);
         let mut matching: Vec<Document> = documents
             .into_iter()
@@ -170,10 +185,14 @@ impl Query {
             .collect();
         sort_documents(&mut matching, &sort);
         let total_count = matching.len();
-        let range = self.page.unwrap_or_default().range(total_count)?;
-        if self.count_only {
-            return Ok(QueryResult { results: Vec::new(), total_count });
-        }
+        let results =
+            if self.count_only { Vec::new() } else { matching.drain(self.page_range(total_count)).collect() };
+        Ok(QueryResult { results, total_count })
+    }
+
+    /// The selected page as the query shows it: only the fields `only` or `minimal` name, or
+    /// nothing with `count_only`.
+    pub fn present(&self, selected: QueryResult, projection: &Projection<'_>) -> QueryResult {
         let fields: Option<Vec<&str>> = if !self.only.is_empty() {
             Some(self.only.iter().map(String::as_str).collect())
         } else if self.minimal {
@@ -181,8 +200,9 @@ impl Query {
         } else {
             None
         };
-        let results = matching
-            .drain(range)
+        let results = if self.count_only { Vec::new() } else { selected.results };
+        let results = results
+            .into_iter()
             .map(|doc| match &fields {
                 Some(fields) => {
                     fields.iter().filter_map(|f| Some(((*f).to_owned(), doc.get(*f)?.clone()))).collect()
@@ -190,7 +210,34 @@ impl Query {
                 None => doc,
             })
             .collect();
-        Ok(QueryResult { results, total_count })
+        QueryResult { results, total_count: selected.total_count }
+    }
+
+    /// The positions of the page among `total` selected documents (the page was checked).
+    pub fn page_range(&self, total: usize) -> std::ops::Range<usize> {
+        self.page.unwrap_or_default().range(total).unwrap_or(0..0)
+    }
+
+    pub fn count_only(&self) -> bool {
+        self.count_only
+    }
+
+    /// Whether the query selects every document in the order given: no condition, no keyword,
+    /// no sort. Then a page is a plain slice.
+    pub fn selects_all_in_order(&self) -> bool {
+        self.filter.is_empty() && self.filter_or.is_empty() && self.keyword.is_none() && self.sort.is_none()
+    }
+
+    /// Whether a condition or the sort names one of `fields`.
+    pub fn tests_any(&self, fields: &[&str]) -> bool {
+        let sorted = self.sort.as_ref().map(Sort::keys).unwrap_or_default();
+        self.filter.iter().chain(&self.filter_or).any(|c| fields.contains(&c.field()))
+            || sorted.iter().any(|key| fields.contains(&key.key.as_str()))
+    }
+
+    /// The `filter` conditions (all must hold) that say a field equals one of a few texts.
+    pub fn equalities(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.filter.iter().filter_map(Condition::equality)
     }
 }
 

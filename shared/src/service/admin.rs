@@ -12,9 +12,9 @@ use crate::model::{
     ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
 };
 use crate::query::stat::StatisticsQuery;
-use crate::query::{Query, QueryResult};
+use crate::query::{Document, Query, QueryResult};
 use crate::replay::ReplayNonce;
-use crate::store::WriteError;
+use crate::store::{ListedField, ListingFilter, WriteError};
 
 const DEFAULT_DOMAIN_CODE: &str = "PUB";
 pub const REPLAYED: &str = "request already accepted once; sign each request with a new timestamp";
@@ -168,37 +168,83 @@ impl Keygate {
         }
     }
 
-    /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects.
+    /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects. It
+    /// reads the domain's listings (or only its key ids, when the query selects all) and then
+    /// only the keys of the page it returns; a query that tests a counter reads every key.
     pub async fn search_keys(&self, caller: &Caller, search: KeySearch) -> Result<QueryResult, Error> {
         rules::own_domain(caller, search.domain_id.as_deref())?;
         let mut query = search.query;
         query.and_equal("api_key_id", search.api_key_id);
         query.and_equal("state", search.state);
         query.and_equal("user_id", search.user_id);
-        let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
-        query.run(documents, &api_key_info::schema(), &api_key_info::PROJECTION, self.now())
+        let (schema, projection, now) = (api_key_info::schema(), api_key_info::PROJECTION, self.now());
+        let domain_id = caller.domain_id.as_str();
+        if query.tests_any(&api_key_info::COUNTERS) {
+            let documents = api_key_info::documents(&self.store.list_keys(domain_id).await?);
+            return query.run(documents, &schema, &projection, now);
+        }
+        // Refused queries cost no read.
+        query.select(Vec::new(), &schema, &projection, now)?;
+        let selected = if query.selects_all_in_order() {
+            if query.count_only() {
+                let total_count = self.store.count_keys(domain_id).await?;
+                return Ok(QueryResult { results: Vec::new(), total_count });
+            }
+            let ids = self.store.list_key_ids(domain_id).await?;
+            let page = &ids[query.page_range(ids.len())];
+            QueryResult { results: self.documents_of(page).await?, total_count: ids.len() }
+        } else {
+            let listings = self.store.list_listings(domain_id, &listing_filter(&query)).await?;
+            let documents = listings.iter().map(api_key_info::listing_document).collect();
+            let mut selected = query.select(documents, &schema, &projection, now)?;
+            let page: Vec<ApiKeyId> = selected
+                .results
+                .iter()
+                .filter_map(|doc| doc.get("api_key_id")?.as_str().and_then(ApiKeyId::parse))
+                .collect();
+            selected.results = self.documents_of(&page).await?;
+            selected
+        };
+        Ok(query.present(selected, &projection))
+    }
+
+    /// The `APIKeyInfo` documents of these keys, in this order (a key deleted since it was listed
+    /// is left out).
+    async fn documents_of(&self, ids: &[ApiKeyId]) -> Result<Vec<Document>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(api_key_info::documents(&self.store.get_keys(ids).await?))
     }
 
     /// A SpaceONE `StatisticsQuery` over the caller's domain: its `results` (and `total_count`).
+    /// It reads every key of the domain.
     pub async fn stat_keys(&self, caller: &Caller, stat: KeyStat) -> Result<Value, Error> {
         rules::own_domain(caller, stat.domain_id.as_deref())?;
         let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
         stat.query.run(documents, &api_key_info::schema(), self.now())
     }
 
-    /// A page of the caller's keys, oldest first.
+    /// A page of the caller's keys, oldest first: their ids (or listings, to match the name)
+    /// and then only the keys of the page.
     pub async fn list_keys(&self, caller: &Caller, page: ListPage) -> Result<KeysPage, Error> {
         let limit = rules::list_limit(page.limit)?;
-        let name = page.name_contains.map(|n| n.to_lowercase());
-        let matching: Vec<ApiKey> = self
-            .store
-            .list_keys(&caller.domain_id)
-            .await?
-            .into_iter()
-            .filter(|key| name.as_deref().is_none_or(|n| key.name.to_lowercase().contains(n)))
-            .collect();
+        let domain_id = caller.domain_id.as_str();
+        let matching: Vec<ApiKeyId> = match page.name_contains.map(|n| n.to_lowercase()) {
+            None => self.store.list_key_ids(domain_id).await?,
+            Some(name) => self
+                .store
+                .list_listings(domain_id, &ListingFilter::default())
+                .await?
+                .into_iter()
+                .filter(|listing| listing.name.to_lowercase().contains(&name))
+                .map(|listing| listing.api_key_id)
+                .collect(),
+        };
         let total = matching.len();
-        let keys = matching.into_iter().skip(page.offset).take(limit).collect();
+        let from = page.offset.min(total);
+        let page = &matching[from..from.saturating_add(limit).min(total)];
+        let keys = if page.is_empty() { Vec::new() } else { self.store.get_keys(page).await? };
         Ok(KeysPage { keys, total })
     }
 
@@ -278,6 +324,28 @@ impl Keygate {
     fn new_secret(&self, value: &KeyValue) -> Result<NewSecret, Error> {
         Ok(NewSecret { hash: self.pepper()?.hash(value), last4: value.last4() })
     }
+}
+
+/// DynamoDB's limit on the values of one `IN`.
+const MAX_PUSHED_VALUES: usize = 100;
+
+/// The query's equalities on text fields that a store can test as it reads listings.
+fn listing_filter(query: &Query) -> ListingFilter {
+    let equal = query
+        .equalities()
+        .filter(|(_, values)| (1..=MAX_PUSHED_VALUES).contains(&values.len()))
+        .filter_map(|(field, values)| {
+            let field = match field {
+                "api_key_id" => ListedField::ApiKeyId,
+                "user_id" => ListedField::UserId,
+                "name" => ListedField::Name,
+                "state" => ListedField::State,
+                _ => return None,
+            };
+            Some((field, values.into_iter().map(str::to_owned).collect()))
+        })
+        .collect();
+    ListingFilter { equal }
 }
 
 /// Each signature is accepted once: two writes signed in the same millisecond share one.

@@ -130,6 +130,15 @@ impl Store for MemoryStore {
         Ok(self.tables().keys.get(id).cloned())
     }
 
+    async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
+        let tables = self.tables();
+        Ok(ids.iter().filter_map(|id| tables.keys.get(id).cloned()).collect())
+    }
+
+    async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
+        Ok(self.list_keys(domain_id).await?.into_iter().map(|key| key.api_key_id).collect())
+    }
+
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let mut keys: Vec<ApiKey> =
             self.tables().keys.values().filter(|key| key.domain_id == domain_id).cloned().collect();

@@ -18,7 +18,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp, ValueRef};
+use crate::model::{ApiKey, ApiKeyId, KeyChange, KeyState, SecretHash, Timestamp, ValueRef};
 use crate::replay::ReplayNonce;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +61,75 @@ pub struct RefreshMarker {
     pub expires_at: Timestamp,
 }
 
+/// What the list index holds of a key: the fields that only admin requests change. Not the
+/// counters a mint changes (so a mint never writes the index), nor the values' hashes. A list
+/// filters and sorts these, then reads the keys of the one page it returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyListing {
+    pub api_key_id: ApiKeyId,
+    pub domain_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: String,
+    pub state: KeyState,
+    pub scope: Vec<String>,
+    pub max_total_usage: u32,
+    pub validity_seconds: Option<u64>,
+    pub expires_at: Option<Timestamp>,
+    pub registered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl From<&ApiKey> for KeyListing {
+    fn from(key: &ApiKey) -> Self {
+        Self {
+            api_key_id: key.api_key_id.clone(),
+            domain_id: key.domain_id.clone(),
+            user_id: key.user_id.clone(),
+            name: key.name.clone(),
+            description: key.description.clone(),
+            state: key.state,
+            scope: key.scope.clone(),
+            max_total_usage: key.max_total_usage,
+            validity_seconds: key.validity_seconds,
+            expires_at: key.expires_at,
+            registered_at: key.registered_at,
+            created_at: key.created_at,
+        }
+    }
+}
+
+/// A listing's text fields that a store can compare exactly (DynamoDB: in a `FilterExpression`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListedField {
+    ApiKeyId,
+    UserId,
+    Name,
+    State,
+}
+
+/// Conditions a store tests before it returns listings: each field must equal one of its
+/// values. The query engine tests every condition again, so this only saves carrying listings
+/// it would drop.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListingFilter {
+    pub equal: Vec<(ListedField, Vec<String>)>,
+}
+
+impl ListingFilter {
+    pub fn matches(&self, listing: &KeyListing) -> bool {
+        self.equal.iter().all(|(field, values)| {
+            let value = match field {
+                ListedField::ApiKeyId => listing.api_key_id.as_str(),
+                ListedField::UserId => &listing.user_id,
+                ListedField::Name => &listing.name,
+                ListedField::State => listing.state.as_str(),
+            };
+            values.iter().any(|v| v == value)
+        })
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Puts a new key if its id is free, together with the request's replay nonce if any.
@@ -68,8 +137,33 @@ pub trait Store: Send + Sync {
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
 
-    /// Every key of a domain, oldest first (by `created_at`, then id).
-    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError>;
+    /// The keys with these ids, in this order; ids with no key are left out.
+    async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// The ids of a domain's keys, oldest first (by `created_at`, then id).
+    async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError>;
+
+    /// How many keys a domain has.
+    async fn count_keys(&self, domain_id: &str) -> Result<usize, StoreError> {
+        Ok(self.list_key_ids(domain_id).await?.len())
+    }
+
+    /// The listings of a domain's keys that `filter` selects, oldest first.
+    async fn list_listings(
+        &self,
+        domain_id: &str,
+        filter: &ListingFilter,
+    ) -> Result<Vec<KeyListing>, StoreError> {
+        let keys = self.list_keys(domain_id).await?;
+        Ok(keys.iter().map(KeyListing::from).filter(|listing| filter.matches(listing)).collect())
+    }
+
+    /// Every key of a domain, oldest first (by `created_at`, then id): what a query on the
+    /// counters needs, and the one list whose cost grows with the domain.
+    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let ids = self.list_key_ids(domain_id).await?;
+        self.get_keys(&ids).await
+    }
 
     /// Registers the key ([`ApiKey::register`]) if [`ApiKey::check_registrable`] holds.
     async fn register_key(

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::model::{ApiKey, ApiKeyId, KeySlot, KeyState, SecretHash, StoredSecret, Timestamp};
 use crate::replay::ReplayNonce;
-use crate::store::{Record, StoreError};
+use crate::store::{KeyListing, Record, StoreError};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -23,8 +23,13 @@ pub const REQUEST: &str = "request";
 
 pub const API_KEY_ID: &str = "api_key_id";
 pub const DOMAIN_ID: &str = "domain_id";
+pub const USER_ID: &str = "user_id";
 pub const NAME: &str = "name";
 pub const DESCRIPTION: &str = "description";
+pub const SCOPE: &str = "scope";
+pub const MAX_TOTAL_USAGE: &str = "max_total_usage";
+pub const VALIDITY_SECONDS: &str = "validity_seconds";
+pub const CREATED_AT: &str = "created_at";
 pub const MODIFIER: &str = "modifier";
 pub const MODIFIED_AT: &str = "modified_at";
 pub const STATE: &str = "state";
@@ -47,6 +52,25 @@ pub const LAST_ACCESSED_AT: &str = "last_accessed_at";
 /// registers both kinds of key in a single write.
 pub const EXPIRY_BASE: &str = "expiry_base";
 pub const EXPIRY_OFFSET: &str = "expiry_offset";
+
+/// The attributes the listing index (`gsi2`) carries besides the keys: a [`KeyListing`]. None of
+/// them changes on a mint, so a mint never writes the index. (`template.yaml` declares them; a
+/// test holds the two equal.)
+#[cfg(test)]
+pub const LISTED: [&str; 12] = [
+    API_KEY_ID,
+    DOMAIN_ID,
+    USER_ID,
+    NAME,
+    DESCRIPTION,
+    STATE,
+    SCOPE,
+    MAX_TOTAL_USAGE,
+    VALIDITY_SECONDS,
+    EXPIRES_AT,
+    REGISTERED_AT,
+    CREATED_AT,
+];
 
 pub fn key_pk(id: &ApiKeyId) -> String {
     format!("KEY#{id}")
@@ -104,7 +128,7 @@ pub fn key_to_item(key: &ApiKey) -> Item {
         (GSI1_SK.to_owned(), s(format!("{}#{}", key.created_at.timestamp_millis(), key.api_key_id))),
         (API_KEY_ID.to_owned(), s(key.api_key_id.as_str())),
         (DOMAIN_ID.to_owned(), s(&key.domain_id)),
-        ("user_id".to_owned(), s(&key.user_id)),
+        (USER_ID.to_owned(), s(&key.user_id)),
         (NAME.to_owned(), s(&key.name)),
         (DESCRIPTION.to_owned(), s(&key.description)),
         (STATE.to_owned(), s(state_name(key.state))),
@@ -114,16 +138,16 @@ pub fn key_to_item(key: &ApiKey) -> Item {
         (SECONDARY_LAST4.to_owned(), s(&key.secondary.last4)),
         (PRIMARY_GENERATION.to_owned(), n(key.primary.generation)),
         (SECONDARY_GENERATION.to_owned(), n(key.secondary.generation)),
-        ("scope".to_owned(), AttributeValue::L(key.scope.iter().map(s).collect())),
-        ("max_total_usage".to_owned(), n(key.max_total_usage)),
+        (SCOPE.to_owned(), AttributeValue::L(key.scope.iter().map(s).collect())),
+        (MAX_TOTAL_USAGE.to_owned(), n(key.max_total_usage)),
         (REMAINING.to_owned(), n(key.remaining_total_usage)),
-        ("created_at".to_owned(), millis(key.created_at)),
+        (CREATED_AT.to_owned(), millis(key.created_at)),
         (MODIFIED_AT.to_owned(), millis(key.modified_at)),
         (MODIFIER.to_owned(), s(&key.modifier)),
         ("domain_code".to_owned(), s(&key.domain_code)),
     ]);
     let optional = [
-        ("validity_seconds", key.validity_seconds.map(n)),
+        (VALIDITY_SECONDS, key.validity_seconds.map(n)),
         (EXPIRES_AT, key.expires_at.map(millis)),
         (REGISTERED_AT, key.registered_at.map(millis)),
         (LAST_ACCESSED_AT, key.last_accessed_at.map(millis)),
@@ -162,18 +186,14 @@ pub fn state_name(state: KeyState) -> &'static str {
 }
 
 pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
-    let id = text(item, API_KEY_ID)?;
+    let listing = listing_from_item(item)?;
     Ok(ApiKey {
-        api_key_id: ApiKeyId::parse(&id).ok_or_else(|| corrupt(API_KEY_ID))?,
-        domain_id: text(item, DOMAIN_ID)?,
-        user_id: text(item, "user_id")?,
-        name: text(item, NAME)?,
-        description: text(item, DESCRIPTION)?,
-        state: match text(item, STATE)?.as_str() {
-            ENABLED => KeyState::Enabled,
-            DISABLED => KeyState::Disabled,
-            _ => return Err(corrupt(STATE)),
-        },
+        api_key_id: listing.api_key_id,
+        domain_id: listing.domain_id,
+        user_id: listing.user_id,
+        name: listing.name,
+        description: listing.description,
+        state: listing.state,
         primary: StoredSecret {
             hash: SecretHash::from_stored(text(item, PRIMARY_HASH)?),
             last4: text(item, PRIMARY_LAST4)?,
@@ -184,24 +204,52 @@ pub fn key_from_item(item: &Item) -> Result<ApiKey, StoreError> {
             last4: text(item, SECONDARY_LAST4)?,
             generation: optional_number(item, SECONDARY_GENERATION)?.unwrap_or_default(),
         },
-        scope: match item.get("scope") {
-            Some(AttributeValue::L(list)) => list
-                .iter()
-                .map(|v| v.as_s().cloned().map_err(|_| corrupt("scope")))
-                .collect::<Result<_, _>>()?,
-            _ => return Err(corrupt("scope")),
-        },
-        max_total_usage: number(item, "max_total_usage")?,
+        scope: listing.scope,
+        max_total_usage: listing.max_total_usage,
         remaining_total_usage: number(item, REMAINING)?,
-        validity_seconds: optional_number(item, "validity_seconds")?,
-        expires_at: optional_time(item, EXPIRES_AT)?,
-        registered_at: optional_time(item, REGISTERED_AT)?,
+        validity_seconds: listing.validity_seconds,
+        expires_at: listing.expires_at,
+        registered_at: listing.registered_at,
         last_accessed_at: optional_time(item, LAST_ACCESSED_AT)?,
-        created_at: time(item, "created_at")?,
+        created_at: listing.created_at,
         modified_at: time(item, MODIFIED_AT)?,
         modifier: text(item, MODIFIER)?,
         domain_code: text(item, "domain_code")?,
     })
+}
+
+/// A key's listing, from its item or from its entry in the listing index.
+pub fn listing_from_item(item: &Item) -> Result<KeyListing, StoreError> {
+    let id = text(item, API_KEY_ID)?;
+    Ok(KeyListing {
+        api_key_id: ApiKeyId::parse(&id).ok_or_else(|| corrupt(API_KEY_ID))?,
+        domain_id: text(item, DOMAIN_ID)?,
+        user_id: text(item, USER_ID)?,
+        name: text(item, NAME)?,
+        description: text(item, DESCRIPTION)?,
+        state: match text(item, STATE)?.as_str() {
+            ENABLED => KeyState::Enabled,
+            DISABLED => KeyState::Disabled,
+            _ => return Err(corrupt(STATE)),
+        },
+        scope: match item.get(SCOPE) {
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| v.as_s().cloned().map_err(|_| corrupt(SCOPE)))
+                .collect::<Result<_, _>>()?,
+            _ => return Err(corrupt(SCOPE)),
+        },
+        max_total_usage: number(item, MAX_TOTAL_USAGE)?,
+        validity_seconds: optional_number(item, VALIDITY_SECONDS)?,
+        expires_at: optional_time(item, EXPIRES_AT)?,
+        registered_at: optional_time(item, REGISTERED_AT)?,
+        created_at: time(item, CREATED_AT)?,
+    })
+}
+
+/// The id of the key an item of either index stands for (its `pk`, `KEY#<id>`).
+pub fn key_id_of(item: &Item) -> Result<ApiKeyId, StoreError> {
+    text(item, PK)?.strip_prefix("KEY#").and_then(ApiKeyId::parse).ok_or_else(|| corrupt(PK))
 }
 
 /// A backup record's item.

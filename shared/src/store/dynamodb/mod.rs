@@ -13,13 +13,16 @@ mod retry;
 pub mod table;
 mod writes;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, WriteRequest,
 };
 
 use self::cancellation::Cancellation;
@@ -27,14 +30,19 @@ pub use self::client::client_config;
 use self::client::unavailable;
 use self::item::*;
 use self::retry::{no_sdk_retries, not_applied, send_once_applied};
-use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, KeyListing, ListingFilter, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
+/// Keys only: a domain's key ids in creation order (`gsi1sk` is `<created_at>#<id>`).
 pub const GSI1: &str = "gsi1";
+/// The same keys, carrying each key's [`KeyListing`] ([`item::LISTED`]).
+pub const GSI2: &str = "gsi2";
 /// DynamoDB's limit on keys in one BatchGetItem.
 const BATCH_GET_LIMIT: usize = 100;
 const BATCH_GET_ATTEMPTS: usize = 5;
+/// DynamoDB's limit on writes in one BatchWriteItem.
+const BATCH_WRITE_LIMIT: usize = 25;
 const BATCH_GET_BACKOFF: std::time::Duration = std::time::Duration::from_millis(25);
 
 #[derive(Clone)]
@@ -68,6 +76,79 @@ impl DynamoStore {
         table::create_if_missing(&self.client, &self.table).await
     }
 
+    /// Puts keys with no condition, 25 to a request: for loading a new table (tests and
+    /// benchmarks), never on a request's path.
+    pub async fn load_keys(&self, keys: &[ApiKey]) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
+            let mut writes: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let put = PutRequest::builder().set_item(Some(key_to_item(key))).build();
+                    WriteRequest::builder().put_request(put.expect("complete put")).build()
+                })
+                .collect();
+            for attempt in 0.. {
+                if attempt == BATCH_GET_ATTEMPTS {
+                    return Err(StoreError::Unavailable("load keys: writes left unprocessed".into()));
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, writes)
+                    .send()
+                    .await
+                    .map_err(unavailable("load keys"))?;
+                writes =
+                    output.unprocessed_items().and_then(|u| u.get(&self.table)).cloned().unwrap_or_default();
+                if writes.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(BATCH_GET_BACKOFF).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every page of one domain's partition of `index`, oldest first, each handed to `page`.
+    async fn query_domain(
+        &self,
+        index: &str,
+        domain_id: &str,
+        filter: Option<&writes::Expression>,
+        select: Option<Select>,
+        operation: &str,
+        mut page: impl FnMut(QueryOutput) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut names = HashMap::from([("#domain".to_owned(), GSI1_PK.to_owned())]);
+        let mut values = Item::from([(":domain".to_owned(), s(domain_pk(domain_id)))]);
+        if let Some(filter) = filter {
+            names.extend(filter.names.clone());
+            values.extend(filter.values.clone());
+        }
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#domain = :domain")
+                .set_filter_expression(filter.map(|filter| filter.condition.clone()))
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .set_select(select.clone())
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable(operation))?;
+            start = output.last_evaluated_key().cloned();
+            page(output)?;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads up to [`BATCH_GET_LIMIT`] keys, asking again for any DynamoDB left unprocessed.
     async fn batch_get(&self, pks: &[AttributeValue]) -> Result<Vec<ApiKey>, StoreError> {
         let keys: Vec<Item> = pks.iter().map(|pk| Item::from([(PK.to_owned(), pk.clone())])).collect();
@@ -84,7 +165,7 @@ impl DynamoStore {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .map_err(unavailable("list keys"))?;
+                .map_err(unavailable("get keys"))?;
             if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
                 found.extend(items.iter().map(key_from_item).collect::<Result<Vec<_>, _>>()?);
             }
@@ -94,7 +175,7 @@ impl DynamoStore {
             }
             tokio::time::sleep(BATCH_GET_BACKOFF).await;
         }
-        Err(StoreError::Unavailable("list keys: reads left unprocessed".into()))
+        Err(StoreError::Unavailable("get keys: reads left unprocessed".into()))
     }
 
     /// An admin write and its replay nonce in one transaction. The nonce failing its condition is
@@ -216,36 +297,52 @@ impl Store for DynamoStore {
         output.item().map(key_from_item).transpose()
     }
 
-    /// The domain's partition of the `gsi1` index (keys only), page by page, then the items
-    /// themselves in batches: never a table scan.
-    async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#domain = :domain")
-                .expression_attribute_names("#domain", GSI1_PK)
-                .expression_attribute_values(":domain", s(domain_pk(domain_id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable("list keys"))?;
-            keys.extend(page.items().iter().filter_map(|item| item.get(PK).cloned()));
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
+    async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_GET_LIMIT) {
+            let pks: Vec<AttributeValue> = chunk.iter().map(|id| s(key_pk(id))).collect();
+            found.extend(self.batch_get(&pks).await?.into_iter().map(|key| (key.api_key_id.clone(), key)));
         }
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_LIMIT) {
-            found.extend(self.batch_get(chunk).await?);
-        }
-        found.sort_by(|a, b| (a.created_at, &a.api_key_id).cmp(&(b.created_at, &b.api_key_id)));
-        Ok(found)
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// The domain's partition of the keys-only index: about 11,000 ids per request.
+    async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
+        let mut ids = Vec::new();
+        self.query_domain(GSI1, domain_id, None, None, "list key ids", |page| {
+            ids.extend(page.items().iter().map(key_id_of).collect::<Result<Vec<_>, _>>()?);
+            Ok(())
+        })
+        .await?;
+        Ok(ids)
+    }
+
+    /// `Select=COUNT` on the keys-only index: the same pages as the ids, without carrying them.
+    async fn count_keys(&self, domain_id: &str) -> Result<usize, StoreError> {
+        let mut count = 0;
+        self.query_domain(GSI1, domain_id, None, Some(Select::Count), "count keys", |page| {
+            count += usize::try_from(page.count()).unwrap_or_default();
+            Ok(())
+        })
+        .await?;
+        Ok(count)
+    }
+
+    /// The domain's partition of the listing index, with the filter's equalities evaluated by
+    /// DynamoDB: each request reads up to 1 MB of listings and returns those that pass.
+    async fn list_listings(
+        &self,
+        domain_id: &str,
+        filter: &ListingFilter,
+    ) -> Result<Vec<KeyListing>, StoreError> {
+        let filter = writes::listing_filter(filter);
+        let mut listings = Vec::new();
+        self.query_domain(GSI2, domain_id, filter.as_ref(), None, "list listings", |page| {
+            listings.extend(page.items().iter().map(listing_from_item).collect::<Result<Vec<_>, _>>()?);
+            Ok(())
+        })
+        .await?;
+        Ok(listings)
     }
 
     async fn register_key(

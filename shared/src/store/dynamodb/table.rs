@@ -40,6 +40,13 @@ fn key_schema(yaml: &Yaml) -> Vec<KeySchemaElement> {
         .collect()
 }
 
+/// The attributes an `INCLUDE` index carries besides the keys (`None` for another projection).
+fn non_key_attributes(index: &Yaml) -> Option<Vec<String>> {
+    let attributes = list(&index["Projection"], "NonKeyAttributes");
+    (!attributes.is_empty())
+        .then(|| attributes.iter().map(|a| a.as_str().expect("an attribute name").to_owned()).collect())
+}
+
 /// The name of the TTL attribute the template enables.
 pub fn ttl_attribute() -> String {
     text(&table_properties()["TimeToLiveSpecification"], "AttributeName").to_owned()
@@ -68,6 +75,7 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), Store
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::from(text(&index["Projection"], "ProjectionType")))
+                    .set_non_key_attributes(non_key_attributes(index))
                     .build(),
             )
             .build()
@@ -111,6 +119,19 @@ mod tests {
             list(&properties, "AttributeDefinitions").iter().map(|d| text(d, "AttributeName")).collect();
         assert_eq!(names, [item::PK, item::GSI1_PK, item::GSI1_SK]);
         assert_eq!(ttl_attribute(), item::TTL);
-        assert_eq!(text(&list(&properties, "GlobalSecondaryIndexes")[0], "IndexName"), super::super::GSI1);
+        let indexes = list(&properties, "GlobalSecondaryIndexes");
+        assert_eq!(text(&indexes[0], "IndexName"), super::super::GSI1);
+        assert_eq!(text(&indexes[0]["Projection"], "ProjectionType"), "KEYS_ONLY");
+        assert_eq!(text(&indexes[1], "IndexName"), super::super::GSI2);
+        assert_eq!(non_key_attributes(&indexes[1]).unwrap(), item::LISTED);
+    }
+
+    #[test]
+    fn no_attribute_a_mint_writes_is_in_an_index() {
+        let indexes = list(&table_properties(), "GlobalSecondaryIndexes").to_vec();
+        let carried: Vec<String> = indexes.iter().filter_map(non_key_attributes).flatten().collect();
+        for written in [item::REMAINING, item::LAST_ACCESSED_AT] {
+            assert!(!carried.iter().any(|a| a == written), "{written} is in an index");
+        }
     }
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 
 use super::item::*;
 use crate::model::{KeyChange, SecretHash, Timestamp, ValueRef};
+use crate::store::{ListedField, ListingFilter};
 
 /// Mintable: enabled, registered, unexpired and not exhausted. The key secret is checked by the
 /// token route only: a refresh proves possession of a token instead.
@@ -19,7 +20,7 @@ const ABSENT_OR_LAPSED: &str = "attribute_not_exists(#pk) OR #lapses <= :now";
 
 /// A condition, an update (empty for a condition alone) and the names and values they use.
 #[derive(Debug, Default)]
-pub(super) struct Expression {
+pub struct Expression {
     pub condition: String,
     pub update: String,
     pub names: HashMap<String, String>,
@@ -193,6 +194,36 @@ pub(super) fn absent_or_lapsed(now: Timestamp) -> Expression {
         .value(":now", millis(now))
 }
 
+/// The filter's equalities as a `FilterExpression` (`None`: it selects everything).
+pub(super) fn listing_filter(filter: &ListingFilter) -> Option<Expression> {
+    let mut expression = Expression::default();
+    let mut conditions = Vec::new();
+    for (n, (field, values)) in filter.equal.iter().enumerate() {
+        let attribute = match field {
+            ListedField::ApiKeyId => API_KEY_ID,
+            ListedField::UserId => USER_ID,
+            ListedField::Name => NAME,
+            ListedField::State => STATE,
+        };
+        let placeholders: Vec<String> = (0..values.len()).map(|v| format!(":f{n}v{v}")).collect();
+        expression = expression.name(&format!("#f{n}"), attribute);
+        for (placeholder, value) in placeholders.iter().zip(values) {
+            expression = expression.value(placeholder, s(value));
+        }
+        conditions.push(if placeholders.is_empty() {
+            // `IN ()` is not an expression; equal to none of no values selects nothing.
+            format!("attribute_not_exists(#f{n}) AND attribute_exists(#f{n})")
+        } else {
+            format!("#f{n} IN ({})", placeholders.join(", "))
+        });
+    }
+    if conditions.is_empty() {
+        return None;
+    }
+    expression.condition = conditions.join(" AND ");
+    Some(expression)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -290,5 +321,21 @@ mod tests {
         assert_eq!(change.update, "SET #modifier = :modifier, #modified_at = :modified_at, #state = :state");
         assert_eq!(change.values[":state"], s("ENABLED"));
         assert_eq!(change.values[":domain"], s("domain-a"));
+    }
+
+    #[test]
+    fn a_listing_filter_is_one_in_per_field() {
+        use crate::store::{ListedField, ListingFilter};
+        let filter = ListingFilter {
+            equal: vec![
+                (ListedField::UserId, vec!["ann".into(), "bob".into()]),
+                (ListedField::State, vec!["ENABLED".into()]),
+            ],
+        };
+        let expression = listing_filter(&filter).unwrap();
+        assert_eq!(expression.condition, "#f0 IN (:f0v0, :f0v1) AND #f1 IN (:f1v0)");
+        assert_eq!((expression.names["#f0"].as_str(), expression.names["#f1"].as_str()), (USER_ID, STATE));
+        assert_eq!(expression.values[":f0v1"], s("bob"));
+        assert!(listing_filter(&ListingFilter::default()).is_none());
     }
 }

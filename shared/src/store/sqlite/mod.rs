@@ -350,6 +350,49 @@ impl Store for SqliteStore {
         self.read("get key", move |tx| tx.key(&id)).await
     }
 
+    async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
+        let ids = ids.to_vec();
+        self.read("get keys", move |tx| {
+            let mut keys = Vec::with_capacity(ids.len());
+            for id in &ids {
+                keys.extend(tx.key(id)?);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
+        let domain_id = domain_id.to_owned();
+        self.read("list key ids", move |tx| {
+            let mut statement = tx
+                .connection
+                .prepare("SELECT id FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
+                .map_err(|e| tx.fail(e))?;
+            let ids = statement
+                .query_map([&domain_id], |row| row.get::<_, String>(0))
+                .map_err(|e| tx.fail(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tx.fail(e))?;
+            ids.iter()
+                .map(|id| ApiKeyId::parse(id).ok_or_else(|| tx.fail(format!("stored key id {id:?}"))))
+                .collect()
+        })
+        .await
+    }
+
+    async fn count_keys(&self, domain_id: &str) -> Result<usize, StoreError> {
+        let domain_id = domain_id.to_owned();
+        self.read("count keys", move |tx| {
+            let count: Option<i64> =
+                tx.query_one("SELECT COUNT(*) FROM keys WHERE domain_id = ?1", [&domain_id], |row| {
+                    row.get(0)
+                })?;
+            Ok(usize::try_from(count.unwrap_or_default()).unwrap_or_default())
+        })
+        .await
+    }
+
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let domain_id = domain_id.to_owned();
         self.read("list keys", move |tx| {
