@@ -329,6 +329,8 @@ pub async fn get_keys_returns_those_asked_for_in_that_order(store: Arc<dyn Store
     let expected: Vec<ApiKey> = keys.iter().rev().cloned().collect();
     assert_eq!(found, expected);
     assert_eq!(store.get_keys(&[]).await.unwrap(), Vec::new());
+    let twice = [keys[0].api_key_id.clone(), keys[1].api_key_id.clone(), keys[0].api_key_id.clone()];
+    assert_eq!(store.get_keys(&twice).await.unwrap(), [keys[0].clone(), keys[1].clone(), keys[0].clone()]);
 }
 
 pub async fn listings_are_filtered_by_exact_equalities(store: Arc<dyn Store>) {

@@ -56,6 +56,65 @@ async fn list_reads_the_domains_index_partition_and_batches_never_a_scan() {
     assert_eq!(requests.take_operations(), ["Query", "BatchGetItem", "BatchGetItem"]);
 }
 
+#[tokio::test]
+async fn a_table_made_before_the_listing_index_gets_it_and_lists_from_it() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+        ProjectionType, ScalarAttributeType,
+    };
+    let base = keygate_core::aws::default_config().await;
+    let config = keygate_core::store::dynamodb::client_config(&base, Some(&endpoint())).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let table = format!("keygate-before-gsi2-{}", std::process::id());
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap()
+    };
+    let ids_only = GlobalSecondaryIndex::builder()
+        .index_name("gsi1")
+        .key_schema(key("gsi1pk", KeyType::Hash))
+        .key_schema(key("gsi1sk", KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+        .build()
+        .unwrap();
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("gsi1pk"))
+        .attribute_definitions(attribute("gsi1sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .global_secondary_indexes(ids_only)
+        .send()
+        .await
+        .unwrap();
+    let store = keygate_core::store::DynamoStore::new(client.clone(), &table);
+    let t = TestApp::with(&Settings::new(), Arc::new(store.clone()));
+    t.create(keygate_core::service::NewKey { user_id: "before".into(), ..Default::default() }).await;
+
+    store.create_table_if_missing().await.expect("the index is added");
+    let described = client.describe_table().table_name(&table).send().await.unwrap();
+    let mut indexes: Vec<&str> = described
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|index| index.index_name())
+        .collect();
+    indexes.sort();
+    assert_eq!(indexes, ["gsi1", "gsi2"]);
+    let listed = t.store.list_listings(DOMAIN, &Default::default()).await.unwrap();
+    assert_eq!(listed.iter().map(|l| l.user_id.as_str()).collect::<Vec<_>>(), ["before"]);
+    store.create_table_if_missing().await.expect("and is left alone the next time");
+}
+
 /// Runs `requests` calls spread over `tasks` concurrent tasks; `call(task, n)` makes the n-th
 /// call of a task and returns its status and body.
 async fn run_concurrently<F, Fut>(tasks: usize, requests: usize, call: F) -> Vec<(u16, Value)>

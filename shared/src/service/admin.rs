@@ -2,6 +2,8 @@
 //! rotate and delete the keys of the caller's domain. Each checks its input against [`rules`]
 //! first, so the rules hold whichever surface a request came through.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::{Keygate, rules};
@@ -12,9 +14,9 @@ use crate::model::{
     ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
 };
 use crate::query::stat::StatisticsQuery;
-use crate::query::{Document, Query, QueryResult};
+use crate::query::{Query, QueryResult};
 use crate::replay::ReplayNonce;
-use crate::store::{ListedField, ListingFilter, WriteError};
+use crate::store::{KeyListing, ListedField, ListingFilter, WriteError};
 
 const DEFAULT_DOMAIN_CODE: &str = "PUB";
 pub const REPLAYED: &str = "request already accepted once; sign each request with a new timestamp";
@@ -170,7 +172,8 @@ impl Keygate {
 
     /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects. It
     /// reads the domain's listings (or only its key ids, when the query selects all) and then
-    /// only the keys of the page it returns; a query that tests a counter reads every key.
+    /// only the keys of the page it returns. A query that tests a counter reads every key, and
+    /// so does a search whose page changed since the index said what it holds.
     pub async fn search_keys(&self, caller: &Caller, search: KeySearch) -> Result<QueryResult, Error> {
         rules::own_domain(caller, search.domain_id.as_deref())?;
         let mut query = search.query;
@@ -178,43 +181,65 @@ impl Keygate {
         query.and_equal("state", search.state);
         query.and_equal("user_id", search.user_id);
         let (schema, projection, now) = (api_key_info::schema(), api_key_info::PROJECTION, self.now());
-        let domain_id = caller.domain_id.as_str();
-        if query.tests_any(&api_key_info::COUNTERS) {
-            let documents = api_key_info::documents(&self.store.list_keys(domain_id).await?);
-            return query.run(documents, &schema, &projection, now);
-        }
         // Refused queries cost no read.
         query.select(Vec::new(), &schema, &projection, now)?;
-        let selected = if query.selects_all_in_order() {
-            if query.count_only() {
-                let total_count = self.store.count_keys(domain_id).await?;
-                return Ok(QueryResult { results: Vec::new(), total_count });
-            }
-            let ids = self.store.list_key_ids(domain_id).await?;
-            let page = &ids[query.page_range(ids.len())];
-            QueryResult { results: self.documents_of(page).await?, total_count: ids.len() }
-        } else {
-            let listings = self.store.list_listings(domain_id, &listing_filter(&query)).await?;
-            let documents = listings.iter().map(api_key_info::listing_document).collect();
-            let mut selected = query.select(documents, &schema, &projection, now)?;
-            let page: Vec<ApiKeyId> = selected
-                .results
-                .iter()
-                .filter_map(|doc| doc.get("api_key_id")?.as_str().and_then(ApiKeyId::parse))
-                .collect();
-            selected.results = self.documents_of(&page).await?;
-            selected
-        };
-        Ok(query.present(selected, &projection))
+        let domain_id = caller.domain_id.as_str();
+        if !query.tests_any(&api_key_info::COUNTERS)
+            && let Some(found) = self.search_index(&query, domain_id).await?
+        {
+            return Ok(found);
+        }
+        let documents = api_key_info::documents(&self.store.list_keys(domain_id).await?);
+        query.run(documents, &schema, &projection, now)
     }
 
-    /// The `APIKeyInfo` documents of these keys, in this order (a key deleted since it was listed
-    /// is left out).
-    async fn documents_of(&self, ids: &[ApiKeyId]) -> Result<Vec<Document>, Error> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    /// The search answered from the index and the page's keys; `None` when a key of the page was
+    /// deleted or changed since the index was read (indexes are eventually consistent).
+    async fn search_index(&self, query: &Query, domain_id: &str) -> Result<Option<QueryResult>, Error> {
+        let (schema, projection, now) = (api_key_info::schema(), api_key_info::PROJECTION, self.now());
+        if query.selects_all_in_order() {
+            if query.count_only() {
+                let total_count = self.store.count_keys(domain_id).await?;
+                return Ok(Some(QueryResult { results: Vec::new(), total_count }));
+            }
+            let ids = self.store.list_key_ids(domain_id).await?;
+            let Some(keys) = self.keys_as_listed(&ids[query.page_range(ids.len())], None).await? else {
+                return Ok(None);
+            };
+            let selected = QueryResult { results: api_key_info::documents(&keys), total_count: ids.len() };
+            return Ok(Some(query.present(selected, &projection)));
         }
-        Ok(api_key_info::documents(&self.store.get_keys(ids).await?))
+        let listings = self.store.list_listings(domain_id, &listing_filter(query)).await?;
+        let documents = listings.iter().map(api_key_info::listing_document).collect();
+        let mut selected = query.select(documents, &schema, &projection, now)?;
+        let by_id: HashMap<&str, &KeyListing> = listings.iter().map(|l| (l.api_key_id.as_str(), l)).collect();
+        let page: Vec<KeyListing> = selected
+            .results
+            .iter()
+            .filter_map(|doc| by_id.get(doc.get("api_key_id")?.as_str()?).map(|listing| (*listing).clone()))
+            .collect();
+        let ids: Vec<ApiKeyId> = page.iter().map(|listing| listing.api_key_id.clone()).collect();
+        let Some(keys) = self.keys_as_listed(&ids, Some(&page)).await? else { return Ok(None) };
+        selected.results = api_key_info::documents(&keys);
+        Ok(Some(query.present(selected, &projection)))
+    }
+
+    /// The keys with these ids, if every one is still there and, given its listing, still as
+    /// listed; `None` otherwise.
+    async fn keys_as_listed(
+        &self,
+        ids: &[ApiKeyId],
+        listed: Option<&[KeyListing]>,
+    ) -> Result<Option<Vec<ApiKey>>, Error> {
+        if ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let keys = self.store.get_keys(ids).await?;
+        let as_listed = keys.len() == ids.len()
+            && listed.is_none_or(|listed| {
+                keys.iter().zip(listed).all(|(key, listing)| KeyListing::from(key) == *listing)
+            });
+        Ok(as_listed.then_some(keys))
     }
 
     /// A SpaceONE `StatisticsQuery` over the caller's domain: its `results` (and `total_count`).
@@ -226,25 +251,39 @@ impl Keygate {
     }
 
     /// A page of the caller's keys, oldest first: their ids (or listings, to match the name)
-    /// and then only the keys of the page.
+    /// and then only the keys of the page; every key when the page changed since the index was
+    /// read.
     pub async fn list_keys(&self, caller: &Caller, page: ListPage) -> Result<KeysPage, Error> {
         let limit = rules::list_limit(page.limit)?;
         let domain_id = caller.domain_id.as_str();
-        let matching: Vec<ApiKeyId> = match page.name_contains.map(|n| n.to_lowercase()) {
-            None => self.store.list_key_ids(domain_id).await?,
-            Some(name) => self
-                .store
-                .list_listings(domain_id, &ListingFilter::default())
-                .await?
-                .into_iter()
-                .filter(|listing| listing.name.to_lowercase().contains(&name))
-                .map(|listing| listing.api_key_id)
-                .collect(),
+        let name = page.name_contains.map(|n| n.to_lowercase());
+        let named = |key_name: &str| name.as_deref().is_none_or(|n| key_name.to_lowercase().contains(n));
+        let slice = |total: usize| {
+            let from = page.offset.min(total);
+            from..from.saturating_add(limit).min(total)
         };
+        let found = match &name {
+            None => {
+                let ids = self.store.list_key_ids(domain_id).await?;
+                let keys = self.keys_as_listed(&ids[slice(ids.len())], None).await?;
+                keys.map(|keys| KeysPage { keys, total: ids.len() })
+            }
+            Some(_) => {
+                let listings = self.store.list_listings(domain_id, &ListingFilter::default()).await?;
+                let matching: Vec<KeyListing> = listings.into_iter().filter(|l| named(&l.name)).collect();
+                let page = &matching[slice(matching.len())];
+                let ids: Vec<ApiKeyId> = page.iter().map(|listing| listing.api_key_id.clone()).collect();
+                let keys = self.keys_as_listed(&ids, Some(page)).await?;
+                keys.map(|keys| KeysPage { keys, total: matching.len() })
+            }
+        };
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let matching: Vec<ApiKey> =
+            self.store.list_keys(domain_id).await?.into_iter().filter(|key| named(&key.name)).collect();
         let total = matching.len();
-        let from = page.offset.min(total);
-        let page = &matching[from..from.saturating_add(limit).min(total)];
-        let keys = if page.is_empty() { Vec::new() } else { self.store.get_keys(page).await? };
+        let keys = matching[slice(total)].to_vec();
         Ok(KeysPage { keys, total })
     }
 
@@ -326,14 +365,16 @@ impl Keygate {
     }
 }
 
-/// DynamoDB's limit on the values of one `IN`.
+/// The most values a store is asked to compare: DynamoDB takes at most 100 in one `IN`, and
+/// limits an expression to 4 KB and 300 operators. Conditions past it are left to the query
+/// engine, which tests every condition anyway.
 const MAX_PUSHED_VALUES: usize = 100;
 
 /// The query's equalities on text fields that a store can test as it reads listings.
 fn listing_filter(query: &Query) -> ListingFilter {
+    let mut budget = MAX_PUSHED_VALUES;
     let equal = query
         .equalities()
-        .filter(|(_, values)| (1..=MAX_PUSHED_VALUES).contains(&values.len()))
         .filter_map(|(field, values)| {
             let field = match field {
                 "api_key_id" => ListedField::ApiKeyId,
@@ -342,6 +383,10 @@ fn listing_filter(query: &Query) -> ListingFilter {
                 "state" => ListedField::State,
                 _ => return None,
             };
+            if values.is_empty() || values.len() > budget {
+                return None;
+            }
+            budget -= values.len();
             Some((field, values.into_iter().map(str::to_owned).collect()))
         })
         .collect();

@@ -298,12 +298,16 @@ impl Store for DynamoStore {
     }
 
     async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(BATCH_GET_LIMIT) {
+        // BatchGetItem refuses a request that names a key twice.
+        let mut distinct: Vec<&ApiKeyId> = ids.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut found = HashMap::with_capacity(distinct.len());
+        for chunk in distinct.chunks(BATCH_GET_LIMIT) {
             let pks: Vec<AttributeValue> = chunk.iter().map(|id| s(key_pk(id))).collect();
             found.extend(self.batch_get(&pks).await?.into_iter().map(|key| (key.api_key_id.clone(), key)));
         }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
     }
 
     /// The domain's partition of the keys-only index: about 11,000 ids per request.

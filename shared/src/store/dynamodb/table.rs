@@ -3,8 +3,9 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -52,42 +53,84 @@ pub fn ttl_attribute() -> String {
     text(&table_properties()["TimeToLiveSpecification"], "AttributeName").to_owned()
 }
 
-/// Creates the table as the template declares it (keys, indexes, TTL) unless it exists.
+fn attribute_definitions(properties: &Yaml) -> Vec<AttributeDefinition> {
+    list(properties, "AttributeDefinitions")
+        .iter()
+        .map(|definition| {
+            AttributeDefinition::builder()
+                .attribute_name(text(definition, "AttributeName"))
+                .attribute_type(ScalarAttributeType::from(text(definition, "AttributeType")))
+                .build()
+                .expect("complete attribute definition")
+        })
+        .collect()
+}
+
+fn indexes(properties: &Yaml) -> Vec<GlobalSecondaryIndex> {
+    list(properties, "GlobalSecondaryIndexes")
+        .iter()
+        .map(|index| {
+            GlobalSecondaryIndex::builder()
+                .index_name(text(index, "IndexName"))
+                .set_key_schema(Some(key_schema(index)))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(text(&index["Projection"], "ProjectionType")))
+                        .set_non_key_attributes(non_key_attributes(index))
+                        .build(),
+                )
+                .build()
+                .expect("complete index")
+        })
+        .collect()
+}
+
+/// How long a table made by an earlier version may take to build an index it lacks.
+const INDEX_BUILD_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Creates the table as the template declares it (keys, indexes, TTL) unless it exists. A table
+/// that exists but lacks an index the template declares (one made by an earlier version) gets
+/// it, and this waits until the index is built.
 pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), StoreError> {
     let unavailable = |what: &str, err: String| StoreError::Unavailable(format!("{what} {table}: {err}"));
+    let properties = table_properties();
     match client.describe_table().table_name(table).send().await {
-        Ok(_) => return Ok(()),
+        Ok(described) => {
+            let existing = described.table().map(|t| t.global_secondary_indexes()).unwrap_or_default();
+            for index in indexes(&properties) {
+                if existing.iter().any(|e| e.index_name() == Some(index.index_name())) {
+                    continue;
+                }
+                let create = CreateGlobalSecondaryIndexAction::builder()
+                    .index_name(index.index_name())
+                    .set_key_schema(Some(index.key_schema().to_vec()))
+                    .set_projection(index.projection().cloned())
+                    .build()
+                    .expect("complete index");
+                client
+                    .update_table()
+                    .table_name(table)
+                    .set_attribute_definitions(Some(attribute_definitions(&properties)))
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|err| unavailable("add an index to", super::client::describe(&err)))?;
+                wait_until_active(client, table, index.index_name()).await?;
+            }
+            return Ok(());
+        }
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(err) => return Err(unavailable("describe", super::client::describe(&err))),
     }
-    let properties = table_properties();
-    let attributes = list(&properties, "AttributeDefinitions").iter().map(|definition| {
-        AttributeDefinition::builder()
-            .attribute_name(text(definition, "AttributeName"))
-            .attribute_type(ScalarAttributeType::from(text(definition, "AttributeType")))
-            .build()
-            .expect("complete attribute definition")
-    });
-    let indexes = list(&properties, "GlobalSecondaryIndexes").iter().map(|index| {
-        GlobalSecondaryIndex::builder()
-            .index_name(text(index, "IndexName"))
-            .set_key_schema(Some(key_schema(index)))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::from(text(&index["Projection"], "ProjectionType")))
-                    .set_non_key_attributes(non_key_attributes(index))
-                    .build(),
-            )
-            .build()
-            .expect("complete index")
-    });
     client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::from(text(&properties, "BillingMode")))
-        .set_attribute_definitions(Some(attributes.collect()))
+        .set_attribute_definitions(Some(attribute_definitions(&properties)))
         .set_key_schema(Some(key_schema(&properties)))
-        .set_global_secondary_indexes(Some(indexes.collect()))
+        .set_global_secondary_indexes(Some(indexes(&properties)))
         .send()
         .await
         .map_err(|err| unavailable("create", super::client::describe(&err)))?;
@@ -105,6 +148,29 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<(), Store
         .await
         .map_err(|err| unavailable("enable TTL on", super::client::describe(&err)))?;
     Ok(())
+}
+
+async fn wait_until_active(client: &Client, table: &str, index: &str) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let described = client.describe_table().table_name(table).send().await.map_err(|err| {
+            StoreError::Unavailable(format!("describe {table}: {}", super::client::describe(&err)))
+        })?;
+        let status = described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .find(|e| e.index_name() == Some(index))
+            .and_then(|e| e.index_status().cloned());
+        if status == Some(IndexStatus::Active) {
+            return Ok(());
+        }
+        if started.elapsed() > INDEX_BUILD_WAIT {
+            return Err(StoreError::Unavailable(format!("index {index} of {table} is still being built")));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[cfg(test)]
