@@ -336,3 +336,115 @@ impl Store for UnavailableStore {
         Err(down())
     }
 }
+
+/// A store whose listings can be frozen as they are, as an eventually consistent index lags
+/// behind the keys: after [`Self::freeze`], `list_listings` answers what it answered then, while
+/// every other call sees the keys as they are.
+pub struct LaggingIndex {
+    keys: MemoryStore,
+    frozen: std::sync::Mutex<Option<Vec<keygate_core::store::KeyListing>>>,
+}
+
+impl LaggingIndex {
+    pub fn new() -> Self {
+        Self { keys: MemoryStore::new(), frozen: std::sync::Mutex::new(None) }
+    }
+
+    /// From now on the domain's listings are those of this moment.
+    pub async fn freeze(&self, domain_id: &str) {
+        let now = self.keys.list_listings(domain_id, &Default::default()).await.unwrap();
+        *self.frozen.lock().unwrap() = Some(now);
+    }
+}
+
+impl Default for LaggingIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Store for LaggingIndex {
+    async fn create_key(&self, key: &ApiKey, nonce: Option<&ReplayNonce>) -> Result<(), WriteError> {
+        self.keys.create_key(key, nonce).await
+    }
+    async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        self.keys.get_key(id).await
+    }
+    async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
+        self.keys.get_keys(ids).await
+    }
+    async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
+        self.keys.list_key_ids(domain_id).await
+    }
+    async fn list_listings(
+        &self,
+        domain_id: &str,
+        filter: &keygate_core::store::ListingFilter,
+    ) -> Result<Vec<keygate_core::store::KeyListing>, StoreError> {
+        let frozen = self.frozen.lock().unwrap().clone();
+        match frozen {
+            Some(listings) => Ok(listings.into_iter().filter(|l| filter.matches(l)).collect()),
+            None => self.keys.list_listings(domain_id, filter).await,
+        }
+    }
+    async fn register_key(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        self.keys.register_key(id, secret, now).await
+    }
+    async fn consume_for_token(
+        &self,
+        id: &ApiKeyId,
+        secret: &SecretHash,
+        now: Timestamp,
+    ) -> Result<ApiKey, WriteError> {
+        self.keys.consume_for_token(id, secret, now).await
+    }
+    async fn consume_for_refresh(
+        &self,
+        id: &ApiKeyId,
+        marker: &RefreshMarker,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        self.keys.consume_for_refresh(id, marker, now).await
+    }
+    async fn change_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        change: &keygate_core::model::KeyChange,
+        nonce: &ReplayNonce,
+    ) -> Result<ApiKey, WriteError> {
+        self.keys.change_key(id, domain_id, change, nonce).await
+    }
+    async fn delete_key(
+        &self,
+        id: &ApiKeyId,
+        domain_id: &str,
+        nonce: &ReplayNonce,
+        now: Timestamp,
+    ) -> Result<(), WriteError> {
+        self.keys.delete_key(id, domain_id, nonce, now).await
+    }
+    async fn revoke_family(
+        &self,
+        family: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.keys.revoke_family(family, expires_at, now).await
+    }
+    async fn export(&self) -> Result<Vec<Record>, StoreError> {
+        self.keys.export().await
+    }
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        self.keys.is_empty().await
+    }
+    async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
+        self.keys.import(records).await
+    }
+}

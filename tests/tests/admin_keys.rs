@@ -1,6 +1,8 @@
 //! Contract of SpaceONE `enable`, `disable`, `delete` and `get` (seed 001): whole responses,
 //! every error status, and tenant isolation.
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use keygate_core::service::CreatedKey;
 use keygate_tests::*;
@@ -248,4 +250,42 @@ async fn every_admin_route_answers_500_in_its_envelope_when_the_store_is_down() 
         let (status, json, _) = t.send(t.admin(method, &path, body, false)).await;
         assert_eq!((status, &json), (500, expected), "{method:?} {path}");
     }
+}
+
+/// The index a list reads may lag behind the keys: a key disabled, renamed or deleted after the
+/// index was read is noticed when the page's keys are read, and the list reads every key instead.
+#[tokio::test]
+async fn a_list_never_shows_a_key_that_no_longer_matches_a_lagging_index() {
+    use keygate_core::query::Query;
+    use keygate_core::service::{KeySearch, KeyTarget, ListPage, NewKey};
+
+    let store = Arc::new(LaggingIndex::new());
+    let t = TestApp::with(&Settings::new(), store.clone());
+    let mut ids = Vec::new();
+    for name in ["orders-a", "orders-b", "orders-c"] {
+        let new = NewKey { user_id: "u".into(), name: Some(name.into()), ..NewKey::default() };
+        ids.push(t.create(new).await.key.api_key_id.to_string());
+        t.clock.advance(TimeDelta::seconds(1));
+    }
+    store.freeze(DOMAIN).await;
+    let nonce = |n: &str| keygate_core::replay::ReplayNonce {
+        id: n.into(),
+        request: n.into(),
+        expires_at: t.clock.now() + chrono::TimeDelta::minutes(10),
+    };
+    let disabled = keygate_core::model::KeyState::Disabled;
+    t.app.set_state(&t.caller(), &KeyTarget::id(&ids[0]), disabled, &nonce("n1")).await.unwrap();
+    t.app.delete_key(&t.caller(), &KeyTarget::id(&ids[2]), &nonce("n2")).await.unwrap();
+
+    let enabled: Query =
+        serde_json::from_value(json!({ "filter": [{ "k": "state", "v": "ENABLED" }] })).unwrap();
+    let found =
+        t.app.search_keys(&t.caller(), KeySearch { query: enabled, ..KeySearch::default() }).await.unwrap();
+    let names: Vec<&str> = found.results.iter().map(|doc| doc["name"].as_str().unwrap()).collect();
+    assert_eq!((names, found.total_count), (vec!["orders-b"], 1));
+
+    let by_name = ListPage { offset: 0, limit: 10, name_contains: Some("ORDERS".into()) };
+    let listed = t.app.list_keys(&t.caller(), by_name).await.unwrap();
+    let names: Vec<&str> = listed.keys.iter().map(|key| key.name.as_str()).collect();
+    assert_eq!((names, listed.total), (vec!["orders-a", "orders-b"], 2), "the deleted key is gone");
 }
