@@ -1,9 +1,12 @@
 //! Access tokens: RFC 9068 JWTs signed with the configured algorithm (EdDSA unless configured
 //! otherwise), the JWKS that publishes their public keys, and verification for refresh.
 
+mod jws;
+
+use bytes::Bytes;
 use chrono::TimeDelta;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +143,7 @@ impl SigningAlgorithm {
 struct VerifyingKey {
     kid: String,
     algorithm: SigningAlgorithm,
-    key: DecodingKey,
+    key: jws::PublicKey,
 }
 
 /// The members of a JWK that only a private key has (RFC 7518, section 6): `d` for EC, OKP and
@@ -153,8 +156,8 @@ const PRIVATE_PARTS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 #[derive(Clone)]
 pub struct PublicKeys {
     jwks: JwkSet,
-    /// The JWKS as JSON, serialised once: the JWKS route answers with it as it is.
-    document: String,
+    /// The JWKS as JSON, serialised once: the JWKS route answers with these very bytes.
+    document: Bytes,
     verifying: Vec<VerifyingKey>,
 }
 
@@ -232,10 +235,11 @@ impl PublicKeys {
             if verifying.iter().any(|key| key.kid == kid) {
                 return Err(format!("key {kid} is listed twice"));
             }
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+            let key =
+                jws::PublicKey::from_jwk(algorithm, &jwk.algorithm).map_err(|e| format!("key {kid}: {e}"))?;
             verifying.push(VerifyingKey { kid, algorithm, key });
         }
-        let document = serde_json::to_string(&jwks).map_err(|e| format!("JWKS: {e}"))?;
+        let document = serde_json::to_vec(&jwks).map_err(|e| format!("JWKS: {e}"))?.into();
         Ok(Self { jwks, document, verifying })
     }
 
@@ -245,7 +249,12 @@ impl PublicKeys {
 
     /// The JWKS as JSON.
     pub fn document(&self) -> &str {
-        &self.document
+        std::str::from_utf8(&self.document).expect("serde_json writes UTF-8")
+    }
+
+    /// The JWKS as JSON, shared: a clone is the same bytes, not a copy.
+    pub fn shared_document(&self) -> Bytes {
+        self.document.clone()
     }
 
     fn get(&self, kid: &str) -> Option<&VerifyingKey> {
@@ -263,11 +272,10 @@ pub enum SigningKeyError {
     NotPublished(String),
 }
 
-/// The key tokens are signed with, and the public keys they verify under.
+/// The key tokens are signed with, parsed once, and the public keys they verify under.
 pub struct SigningKeys {
     algorithm: SigningAlgorithm,
-    kid: String,
-    encoding: EncodingKey,
+    signer: jws::CompactSigner,
     published: PublicKeys,
 }
 
@@ -294,8 +302,9 @@ impl SigningKeys {
             }
         }
         let kid = jwks[0].common.key_id.clone().unwrap_or_default();
+        let signer = jws::CompactSigner::new(algorithm, encoding.as_bytes(), &kid)?;
         let published = PublicKeys::from_jwks(JwkSet { keys: jwks })?;
-        Ok(Self { algorithm, kid, encoding, published })
+        Ok(Self { algorithm, signer, published })
     }
 
     /// `current` signs; tokens verify under the keys published apart from it (in AWS, what
@@ -313,7 +322,9 @@ impl SigningKeys {
                 if key.algorithm == algorithm
                     && published.jwks.find(&kid).is_some_and(|found| found.algorithm == jwk.algorithm) =>
             {
-                Ok(Self { algorithm, kid, encoding, published })
+                let signer = jws::CompactSigner::new(algorithm, encoding.as_bytes(), &kid)
+                    .map_err(SigningKeyError::Key)?;
+                Ok(Self { algorithm, signer, published })
             }
             _ => Err(SigningKeyError::NotPublished(kid)),
         }
@@ -463,11 +474,7 @@ impl TokenService {
             key_slot: subject.bought_with.slot,
             key_generation: subject.bought_with.generation,
         };
-        let mut header = Header::new(self.keys.algorithm.jwt());
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = Some(self.keys.kid.clone());
-        let access_token = jsonwebtoken::encode(&header, &claims, &self.keys.encoding)
-            .map_err(|e| format!("signing failed: {e}"))?;
+        let access_token = self.keys.signer.sign(&claims)?;
         Ok(IssuedToken { access_token, expires_in: exp - iat, claims })
     }
 
@@ -508,21 +515,19 @@ fn signed_claims(
     issuer: &str,
     audience: &str,
 ) -> Result<AccessClaims, TokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Rejected)?;
-    if header.typ.as_deref() != Some(TOKEN_TYPE) {
+    // The header names a key we publish, the algorithm that key is pinned to, and our type.
+    let payload = jws::verified_payload(token, |header| {
+        let key = keys.get(header.kid.as_deref()?)?;
+        let ours = header.alg == key.algorithm.name() && header.typ.as_deref() == Some(TOKEN_TYPE);
+        ours.then_some(&key.key)
+    })
+    .ok_or(TokenError::Rejected)?;
+    // Every member is required (`exp`, `iss`, `aud` and `sub` among them), `aud` a single string.
+    let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Rejected)?;
+    if claims.iss != issuer || claims.aud != audience {
         return Err(TokenError::Rejected);
     }
-    let kid = header.kid.ok_or(TokenError::Rejected)?;
-    let key = keys.get(&kid).ok_or(TokenError::Rejected)?;
-
-    let mut validation = Validation::new(key.algorithm.jwt());
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    validation.validate_exp = false;
-    validation.leeway = 0;
-    let decoded = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation);
-    Ok(decoded.map_err(|_| TokenError::Rejected)?.claims)
+    Ok(claims)
 }
 
 /// Checks access tokens with public keys alone, as the token authorizer of customers' own APIs
@@ -620,8 +625,8 @@ mod tests {
     }
 
     #[test]
-    fn minted_tokens_verify_for_both_algorithms() {
-        for algorithm in [SigningAlgorithm::EdDsa, SigningAlgorithm::Es256] {
+    fn minted_tokens_verify_for_each_algorithm() {
+        for algorithm in SigningAlgorithm::ALL {
             let service = service(algorithm);
             let issued = service.mint(&subject(TimeDelta::days(1)), None, now()).unwrap();
             let claims = service.verify_for_refresh(&issued.access_token, now()).unwrap();
@@ -682,7 +687,7 @@ mod tests {
         let parts: Vec<&str> = good.access_token.split('.').collect();
         // Each forgery differs from the genuine token in one place only, so the signature check
         // (or the pinned algorithm) is what refuses it.
-        let kid = ours.keys.kid.clone();
+        let kid = jsonwebtoken::decode_header(&good.access_token).unwrap().kid.unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
         let alg_none = format!("{none_header}.{}.", parts[1]);
         let alg_none_signed = format!("{none_header}.{}.{}", parts[1], parts[2]);
