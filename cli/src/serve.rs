@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use clap::Args;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use keygate_core::http::router;
+use keygate_core::http::router::{self, AnswerBody};
 use keygate_core::{Error, Keygate};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -158,20 +158,25 @@ async fn serve_one(
     );
     async move {
         let (parts, body) = request.into_parts();
-        let response = match tokio::time::timeout(limits.read_timeout, read_body(body)).await {
-            Ok(Some(bytes)) => router::dispatch(&app, to_lambda_request(parts, bytes, request_id)).await,
-            Ok(None) => router::unread(parts.uri.path(), &Error::BodyTooLarge),
-            Err(_) => router::unread(parts.uri.path(), &Error::BodyTooSlow),
+        // A request without a body (a GET, most of them) sets no timer to read it.
+        let read = match body.is_end_stream() {
+            true => Ok(Some(Vec::new())),
+            false => tokio::time::timeout(limits.read_timeout, read_body(body)).await,
+        };
+        let response = match read {
+            Ok(Some(bytes)) => router::serve(&app, to_lambda_request(parts, bytes, request_id)).await,
+            Ok(None) => router::unread(parts.uri.path(), &Error::BodyTooLarge).map(AnswerBody::Built),
+            Err(_) => router::unread(parts.uri.path(), &Error::BodyTooSlow).map(AnswerBody::Built),
         };
         tracing::info!(status = response.status().as_u16(), "served");
-        Ok(from_lambda_response(response))
+        Ok(response.map(|body| Full::new(hyper_body(body))))
     }
     .instrument(span)
     .await
 }
 
 /// The body, or `None` when it is larger than [`MAX_READ_BYTES`] or broken off.
-async fn read_body(mut body: Incoming) -> Option<Bytes> {
+async fn read_body(mut body: Incoming) -> Option<Vec<u8>> {
     let mut kept = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
@@ -184,33 +189,38 @@ async fn read_body(mut body: Incoming) -> Option<Bytes> {
             kept.extend_from_slice(&data);
         }
     }
-    (seen <= MAX_READ_BYTES).then(|| Bytes::from(kept))
+    (seen <= MAX_READ_BYTES).then_some(kept)
 }
 
+/// The request as API Gateway would deliver it: the body moved, not copied, and a query string
+/// parsed only when there is one (API Gateway gives none for an empty one).
 fn to_lambda_request(
     parts: hyper::http::request::Parts,
-    body: Bytes,
+    body: Vec<u8>,
     request_id: String,
 ) -> lambda_http::Request {
     let path = parts.uri.path().to_owned();
-    let query: QueryMap = parts.uri.query().unwrap_or_default().parse().unwrap_or_default();
+    let query = parts.uri.query().filter(|query| !query.is_empty()).map(|query| query.parse::<QueryMap>());
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.request_id = Some(request_id);
     context.http.method = parts.method.clone();
     context.http.path = Some(path.clone());
-    let body = if body.is_empty() { Body::Empty } else { Body::Binary(body.to_vec()) };
-    lambda_http::Request::from_parts(parts, body)
+    let body = if body.is_empty() { Body::Empty } else { Body::Binary(body) };
+    let request = lambda_http::Request::from_parts(parts, body)
         .with_raw_http_path(path)
-        .with_query_string_parameters(query)
-        .with_request_context(RequestContext::ApiGatewayV2(context))
+        .with_request_context(RequestContext::ApiGatewayV2(context));
+    match query {
+        Some(parsed) => request.with_query_string_parameters(parsed.unwrap_or_default()),
+        None => request,
+    }
 }
 
-fn from_lambda_response(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+/// The bytes of an answer's body, moved (or, for a shared document, shared), never copied.
+fn hyper_body(body: AnswerBody) -> Bytes {
+    match body {
+        AnswerBody::Shared(bytes) => bytes,
+        AnswerBody::Built(Body::Text(text)) => Bytes::from(text),
+        AnswerBody::Built(Body::Binary(bytes)) => Bytes::from(bytes),
+        AnswerBody::Built(_) => Bytes::new(),
+    }
 }

@@ -1,8 +1,10 @@
 //! The client API of seed 000 (`/v1/...`, what a customer calls with its key or token): `{"result": {...}}` envelopes, epoch-millisecond expiries.
 
+use bytes::Bytes;
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{header, json_response, parse_json};
 use crate::Keygate;
@@ -11,6 +13,8 @@ use crate::model::ApiKey;
 use crate::tokens::{IssuedToken, PublicKeys};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +28,7 @@ pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
         async {
             let body: RegistRequest = parse_json(&request)?;
             let key = app.register(&body.key).await?;
-            Ok(json!({ "key_expired": key_expired(&key), "max_total_usage": key.max_total_usage }))
+            Ok(Registered { key_expired: key_expired(&key), max_total_usage: key.max_total_usage })
         }
         .await,
     )
@@ -35,12 +39,12 @@ pub async fn detail(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let key = app.detail(api_key_header(&request)?).await?;
-            Ok(json!({
-                "key_expired": key_expired(&key),
-                "remaining_total_usage": key.remaining_total_usage,
-                "max_total_usage": key.max_total_usage,
-                "scope": key.scope,
-            }))
+            Ok(Detail {
+                key_expired: key_expired(&key),
+                max_total_usage: key.max_total_usage,
+                remaining_total_usage: key.remaining_total_usage,
+                scope: key.scope,
+            })
         }
         .await,
     )
@@ -56,14 +60,19 @@ pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
     token_response(async { app.refresh(bearer_token(&request)?).await }.await)
 }
 
-/// `GET /.well-known/jwks.json`: the document as serialised once, at start.
+/// `GET /.well-known/jwks.json`: the document as serialised once, at start, shared by every
+/// answer (what the local server sends).
+pub fn jwks_document(keys: &PublicKeys) -> Response<Bytes> {
+    let mut response = Response::new(keys.shared_document());
+    response.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}
+
+/// The same answer as a Lambda gives it: its runtime copies the body into the invocation's
+/// response anyway.
 pub fn jwks(keys: &PublicKeys) -> Response<Body> {
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("cache-control", "public, max-age=300")
-        .body(Body::Text(keys.document().to_owned()))
-        .expect("status and headers are valid")
+    jwks_document(keys).map(|_| Body::Text(keys.document().to_owned()))
 }
 
 /// `GET /health`
@@ -90,24 +99,66 @@ fn key_expired(key: &ApiKey) -> Option<i64> {
     key.expires_at.map(|t| t.timestamp_millis())
 }
 
+// The answers, serialised straight from these (members in alphabetical order, as they always
+// were: the order of a `serde_json::Value` object).
+
+#[derive(Serialize)]
+struct Registered {
+    key_expired: Option<i64>,
+    max_total_usage: u32,
+}
+
+#[derive(Serialize)]
+struct Detail {
+    key_expired: Option<i64>,
+    max_total_usage: u32,
+    remaining_total_usage: u32,
+    scope: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Token<'a> {
+    access_token: &'a str,
+    expires_in: i64,
+    key_expired: i64,
+    token_type: &'static str,
+}
+
 fn token_response(outcome: Result<IssuedToken, Error>) -> Response<Body> {
-    let mut response = respond(outcome.map(|token| {
-        json!({
-            "key_expired": token.claims.key_expired,
-            "access_token": token.access_token,
-            "expires_in": token.expires_in,
-            "token_type": "Bearer",
-        })
-    }));
-    response.headers_mut().insert("cache-control", "no-store".parse().expect("valid"));
+    let mut response = match outcome {
+        Ok(token) => result_response(&Token {
+            access_token: &token.access_token,
+            expires_in: token.expires_in,
+            key_expired: token.claims.key_expired,
+            token_type: "Bearer",
+        }),
+        Err(err) => error_response(&err),
+    };
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
 /// The one responder of the client API: `{"result": ...}`, or the error's envelope.
-fn respond(outcome: Result<Value, Error>) -> Response<Body> {
+fn respond(outcome: Result<impl Serialize, Error>) -> Response<Body> {
     match outcome {
-        Ok(result) => json_response(200, &json!({ "result": result })),
+        Ok(result) => result_response(&result),
         Err(err) => error_response(&err),
+    }
+}
+
+/// `{"result": ...}` with status 200.
+fn result_response(result: &impl Serialize) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        result: T,
+    }
+    match serde_json::to_string(&Envelope { result }) {
+        Ok(text) => {
+            let mut response = Response::new(Body::Text(text));
+            response.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
+            response
+        }
+        Err(err) => error_response(&Error::Internal(format!("answer not serialised: {err}"))),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -53,17 +54,19 @@ impl Route {
         )
     }
 
-    async fn handle(self, app: &Keygate, request: Request) -> Response<Body> {
-        match self {
+    async fn handle(self, app: &Keygate, request: Request) -> Response<AnswerBody> {
+        let built = match self {
+            Route::Jwks => {
+                return match app.public_keys() {
+                    Ok(keys) => client_api::jwks_document(keys).map(AnswerBody::Shared),
+                    Err(err) => Surface::Client.error_response(&err).map(AnswerBody::Built),
+                };
+            }
             Route::Health => client_api::health(),
             Route::Regist => client_api::regist(app, request).await,
             Route::Detail => client_api::detail(app, request).await,
             Route::Token => client_api::token(app, request).await,
             Route::Refresh => client_api::refresh(app, request).await,
-            Route::Jwks => match app.public_keys() {
-                Ok(keys) => client_api::jwks(keys),
-                Err(err) => Surface::Client.error_response(&err),
-            },
             Route::Discovery => match app.issuer() {
                 Ok(issuer) => discovery::document(&issuer, &request),
                 Err(err) => Surface::Client.error_response(&err),
@@ -82,6 +85,29 @@ impl Route {
             Route::NcpUpdate => ncp::update_api_key(app, request).await,
             Route::NcpRegenerate => ncp::regenerate_api_key(app, request).await,
             Route::NcpDelete => ncp::delete_api_key(app, request).await,
+        };
+        built.map(AnswerBody::Built)
+    }
+}
+
+/// The body of an answer: built for its request, or a document every answer shares (the JWKS,
+/// serialised once at start), which the local server sends as it is, without a copy. A Lambda's
+/// runtime copies either kind into its invocation response.
+#[derive(Debug)]
+pub enum AnswerBody {
+    Built(Body),
+    Shared(Bytes),
+}
+
+impl AnswerBody {
+    /// The body as `lambda_http` holds it (a shared document is copied).
+    pub fn into_body(self) -> Body {
+        match self {
+            AnswerBody::Built(body) => body,
+            AnswerBody::Shared(bytes) => match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => Body::Text(text),
+                Err(binary) => Body::Binary(binary.into_bytes()),
+            },
         }
     }
 }
@@ -118,12 +144,18 @@ pub fn routes() -> impl Iterator<Item = (&'static Method, &'static str)> {
 }
 
 /// Serves one request: finds its route, verifies the signature of admin routes, runs the handler.
-pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
+/// What the local server calls: a shared document's answer holds it without a copy.
+pub async fn serve(app: &Keygate, request: Request) -> Response<AnswerBody> {
     let surface = Surface::of(request.uri().path());
     match admit(app, request) {
         Ok((route, request)) => route.handle(app, request).await,
-        Err(err) => surface.error_response(&err),
+        Err(err) => surface.error_response(&err).map(AnswerBody::Built),
     }
+}
+
+/// [`serve`], with the answer's body as `lambda_http` holds it.
+pub async fn dispatch(app: &Keygate, request: Request) -> Response<Body> {
+    serve(app, request).await.map(AnswerBody::into_body)
 }
 
 /// What no route takes, answered as the local server answers it: 405 for a known path with
@@ -149,7 +181,11 @@ pub fn unread(path: &str, err: &Error) -> Response<Body> {
 /// the caller its signature proves.
 fn admit(app: &Keygate, request: Request) -> Result<(Route, Request), Error> {
     let (route, parameters) = find(request.method(), request.uri().path())?;
-    let request = request.with_path_parameters(parameters);
+    // API Gateway gives a route without parameters none (no map, not an empty one).
+    let request = match parameters.is_empty() {
+        true => request,
+        false => request.with_path_parameters(parameters),
+    };
     if !route.is_admin() {
         return Ok((route, request));
     }
@@ -178,6 +214,14 @@ fn find(method: &Method, path: &str) -> Result<(Route, HashMap<String, String>),
 }
 
 fn match_path(pattern: &str, path: &str) -> Option<HashMap<String, String>> {
+    // What comes before the first parameter is compared as it is, which settles most patterns.
+    let literal = pattern.find('{').map_or(pattern, |at| &pattern[..at]);
+    if literal.len() == pattern.len() {
+        return (pattern == path).then(HashMap::new);
+    }
+    if !path.starts_with(literal) {
+        return None;
+    }
     let mut parameters = HashMap::new();
     let mut segments = path.split('/');
     for expected in pattern.split('/') {
