@@ -33,6 +33,8 @@ enum Command {
     /// Manage API keys through the signed admin API.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print the OpenAPI 3.1 document of every route (what `serve` answers at /openapi.json).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -75,6 +77,10 @@ async fn main() -> ExitCode {
         Command::Export(args) => backup::export(args).await,
         Command::Import(args) => backup::import(args).await,
         Command::Secrets(command) => secrets::run(command),
+        Command::Openapi => {
+            print!("{}", keygate_core::http::openapi::document_json());
+            Ok(())
+        }
         Command::Key(command) => match command {
             KeyCommand::Create(args) => admin::create(args).await,
             KeyCommand::Enable(args) => admin::set_state(args, "enable").await,

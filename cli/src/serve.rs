@@ -37,6 +37,8 @@ const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 /// After a failed accept (no file descriptors left, say), wait before trying again rather than
 /// spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Where the local server (not the Lambdas) serves the OpenAPI document of every route.
+const OPENAPI_PATH: &str = "/openapi.json";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -75,6 +77,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     tracing::info!(%address, "listening");
 
     let limits = Limits { read_timeout: Duration::from_secs(args.read_timeout_seconds.max(1)) };
+    let openapi = Bytes::from(keygate_core::http::openapi::document_json());
     let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
     let shutdown = shutdown_requested();
     tokio::pin!(shutdown);
@@ -86,7 +89,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(app.clone(), stream, limits, permit));
+                    tokio::spawn(serve_connection(app.clone(), openapi.clone(), stream, limits, permit));
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "accept failed; backing off");
@@ -125,11 +128,13 @@ struct Limits {
 /// One connection, holding its slot (`_permit`) until it ends.
 async fn serve_connection(
     app: Arc<Keygate>,
+    openapi: Bytes,
     stream: tokio::net::TcpStream,
     limits: Limits,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let service = hyper::service::service_fn(move |request| serve_one(app.clone(), request, limits));
+    let service =
+        hyper::service::service_fn(move |request| serve_one(app.clone(), openapi.clone(), request, limits));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.read_timeout)
@@ -146,14 +151,22 @@ async fn serve_connection(
 
 async fn serve_one(
     app: Arc<Keygate>,
+    openapi: Bytes,
     request: hyper::Request<Incoming>,
     limits: Limits,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    if request.method() == hyper::Method::GET && request.uri().path() == OPENAPI_PATH {
+        let mut response = hyper::Response::new(Full::new(openapi));
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, "application/json".parse().expect("valid"));
+        return Ok(response);
+    }
     let request_id = hex::encode(rand::rng().random::<[u8; 8]>());
     let span = tracing::info_span!(
         "request",
         request_id,
-        method = %request.method(),
+        method = request.method().as_str(),
         path = request.uri().path(),
     );
     async move {

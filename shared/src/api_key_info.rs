@@ -2,34 +2,108 @@
 //! queries (`Query`, `StatisticsQuery`) run over, with the schema of what they may name.
 
 use chrono::SecondsFormat;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::key_value::KeyValue;
-use crate::model::{ApiKey, Timestamp};
+use crate::model::{ApiKey, KeyState, Timestamp};
 use crate::query::{Document, FieldKind, Projection, Schema};
 use crate::store::KeyListing;
 
-/// `APIKeyInfo`, with keygate's key settings after the seed's fields. `api_key` is the primary key
-/// value: in clear on create only, masked everywhere else.
+/// `APIKeyInfo`: the seed's fields, then keygate's key settings. Times are RFC 3339, `""` when not
+/// set yet. It is sent as a JSON object whose members are in name order (a [`Document`]).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = APIKeyInfo))]
+pub struct ApiKeyInfo {
+    pub api_key_id: String,
+    /// The primary key value: in clear in the answer to create only, else masked (`*****` and
+    /// its last 4 characters).
+    pub api_key: String,
+    pub state: KeyState,
+    pub user_id: String,
+    pub domain_id: String,
+    pub last_accessed_at: String,
+    pub created_at: String,
+    pub name: String,
+    pub description: String,
+    pub scope: Vec<String>,
+    pub max_total_usage: u32,
+    pub remaining_total_usage: u32,
+    /// The key expires this long after its registration, unless it has a fixed `expires_at`.
+    pub validity_seconds: Option<u64>,
+    pub expires_at: String,
+    pub registered_at: String,
+}
+
+impl ApiKeyInfo {
+    /// The `APIKeyInfo` of a key; `api_key` is the primary value in clear, if given.
+    pub fn of(key: &ApiKey, api_key: Option<&KeyValue>) -> Self {
+        Self {
+            api_key_id: key.api_key_id.to_string(),
+            api_key: api_key.map_or_else(|| key.primary.masked(), |v| v.expose().to_owned()),
+            state: key.state,
+            user_id: key.user_id.clone(),
+            domain_id: key.domain_id.clone(),
+            last_accessed_at: format_time(key.last_accessed_at),
+            created_at: format_time(Some(key.created_at)),
+            name: key.name.clone(),
+            description: key.description.clone(),
+            scope: key.scope.clone(),
+            max_total_usage: key.max_total_usage,
+            remaining_total_usage: key.remaining_total_usage,
+            validity_seconds: key.validity_seconds,
+            expires_at: format_time(key.expires_at),
+            registered_at: format_time(key.registered_at),
+        }
+    }
+
+    /// As the document a query runs over.
+    pub fn document(&self) -> Document {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(fields)) => fields,
+            _ => unreachable!("a struct of texts and numbers serialises to an object"),
+        }
+    }
+}
+
+/// `APIKeyInfo` where a query's `only` (or `minimal`) may have kept some fields only: the same
+/// properties, none required. Its schema is made from [`ApiKeyInfo`]'s, so the two cannot differ.
+#[cfg(feature = "openapi")]
+pub struct ApiKeyInfoFields;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ApiKeyInfoFields {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let mut schema = <ApiKeyInfo as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.required.clear();
+            object.description = Some("`APIKeyInfo`, with only the fields `only` or `minimal` kept".into());
+        }
+        schema
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ApiKeyInfoFields {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "APIKeyInfoFields".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <ApiKeyInfo as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// `APIKeyInfo` as a JSON value, with the primary key value in clear if given.
 pub fn api_key_info(key: &ApiKey, api_key: Option<&KeyValue>) -> Value {
-    let mut info = listing_document(&KeyListing::from(key));
-    info.insert("last_accessed_at".into(), format_time(key.last_accessed_at).into());
-    info.insert("remaining_total_usage".into(), key.remaining_total_usage.into());
-    info.insert(
-        "api_key".into(),
-        Value::from(api_key.map_or_else(|| key.primary.masked(), |v| v.expose().to_owned())),
-    );
-    Value::Object(info)
+    Value::Object(ApiKeyInfo::of(key, api_key).document())
 }
 
 /// The `APIKeyInfo` of each key, as the documents a query runs over (values masked).
 pub fn documents(keys: &[ApiKey]) -> Vec<Document> {
-    keys.iter()
-        .filter_map(|key| match api_key_info(key, None) {
-            Value::Object(fields) => Some(fields),
-            _ => None,
-        })
-        .collect()
+    keys.iter().map(|key| ApiKeyInfo::of(key, None).document()).collect()
 }
 
 /// The fields of `APIKeyInfo` that only the key itself holds, not its listing: a query that
@@ -90,4 +164,65 @@ pub const PROJECTION: Projection<'static> = Projection {
 /// RFC 3339 with the milliseconds we keep, or `""` for a time not yet set.
 pub fn format_time(time: Option<Timestamp>) -> String {
     time.map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ApiKeyId, SecretHash, StoredSecret};
+
+    fn key() -> ApiKey {
+        let secret = |c: &str, last4: &str| StoredSecret {
+            hash: SecretHash::from_stored(c.repeat(64)),
+            last4: last4.into(),
+            generation: 0,
+        };
+        let at = |millis| Timestamp::from_timestamp_millis(millis).unwrap();
+        ApiKey {
+            api_key_id: ApiKeyId::parse("api-key-0123456789ab").unwrap(),
+            domain_id: "domain-a".into(),
+            user_id: "user-1".into(),
+            name: "orders".into(),
+            description: "".into(),
+            state: KeyState::Enabled,
+            primary: secret("a", "AAAA"),
+            secondary: secret("b", "BBBB"),
+            scope: vec!["orders:read".into()],
+            max_total_usage: 100,
+            remaining_total_usage: 99,
+            validity_seconds: Some(3600),
+            expires_at: None,
+            registered_at: Some(at(1_764_000_001_000)),
+            last_accessed_at: None,
+            created_at: at(1_764_000_000_000),
+            modified_at: at(1_764_000_000_500),
+            modifier: "AKADMIN".into(),
+            domain_code: "PUB".into(),
+        }
+    }
+
+    #[test]
+    fn a_listing_document_is_the_api_key_info_without_the_counters_and_the_value() {
+        let key = key();
+        let mut info = ApiKeyInfo::of(&key, None).document();
+        for name in COUNTERS.iter().chain(PROJECTION.shown_only) {
+            assert!(info.remove(*name).is_some(), "{name}");
+        }
+        assert_eq!(info, listing_document(&KeyListing::from(&key)));
+    }
+
+    #[test]
+    fn api_key_info_is_sent_in_name_order_with_times_in_rfc_3339_and_unset_ones_empty() {
+        let text = api_key_info(&key(), None).to_string();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"api_key":"*****AAAA","api_key_id":"api-key-0123456789ab","created_at":"2025-11-24T16:00:00Z","#,
+                r#""description":"","domain_id":"domain-a","expires_at":"","last_accessed_at":"","#,
+                r#""max_total_usage":100,"name":"orders","registered_at":"2025-11-24T16:00:01Z","#,
+                r#""remaining_total_usage":99,"scope":["orders:read"],"state":"ENABLED","user_id":"user-1","#,
+                r#""validity_seconds":3600}"#
+            )
+        );
+    }
 }

@@ -4,7 +4,6 @@ use bytes::Bytes;
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{header, json_response, parse_json};
 use crate::Keygate;
@@ -17,12 +16,26 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-struct RegistRequest {
+pub(crate) struct RegistRequest {
+    /// The key value (`kg_...`).
     key: String,
 }
 
-/// `POST /v1/key/regist`
+/// Register a key: the first call starts a validity-based key's clock; later calls answer the
+/// same.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/v1/key/regist", tag = "Client API",
+    request_body = RegistRequest,
+    responses(
+        (status = 200, description = "Registered", body = ClientResult<Registered>),
+        (status = 400, description = "`Bad request`: bad body", body = ClientError),
+        (status = 404, description = "`Not found`: unknown, malformed, disabled or deleted key", body = ClientError),
+        (status = 405, description = "Another method on this path", body = ClientError),
+        (status = 500, description = "`Internal server error`", body = ClientError),
+    ),
+))]
 pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
@@ -34,7 +47,18 @@ pub async fn regist(app: &Keygate, request: Request) -> Response<Body> {
     )
 }
 
-/// `GET /v1/key/detail`
+/// A registered key's expiry, quota and scope.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/v1/key/detail", tag = "Client API",
+    responses(
+        (status = 200, description = "The key's details", body = ClientResult<Detail>),
+        (status = 400, description = "`Bad request`: no `x-api-key`", body = ClientError),
+        (status = 404, description = "`Not found`: unknown, malformed, unregistered, disabled or deleted key", body = ClientError),
+        (status = 405, description = "Another method on this path", body = ClientError),
+        (status = 500, description = "`Internal server error`", body = ClientError),
+    ),
+    security(("api_key" = [])),
+))]
 pub async fn detail(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
@@ -50,12 +74,37 @@ pub async fn detail(app: &Keygate, request: Request) -> Response<Body> {
     )
 }
 
-/// `GET /v1/auth/token`
+/// An access token for a registered key; consumes one unit of its quota.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/v1/auth/token", tag = "Client API",
+    responses(
+        (status = 200, description = "A token", body = ClientResult<Token>, headers(("cache-control" = String, description = "`no-store`"))),
+        (status = 400, description = "`Bad request`: no `x-api-key`", body = ClientError),
+        (status = 404, description = "`Not found`: unknown, malformed, unregistered, disabled or deleted key", body = ClientError),
+        (status = 405, description = "Another method on this path", body = ClientError),
+        (status = 429, description = "`This token is not authenticated.`: the key expired or its quota is used up", body = ClientError),
+        (status = 500, description = "`Internal server error`", body = ClientError),
+    ),
+    security(("api_key" = [])),
+))]
 pub async fn token(app: &Keygate, request: Request) -> Response<Body> {
     token_response(async { app.issue_token(api_key_header(&request)?).await }.await)
 }
 
-/// `GET /v1/auth/refresh`
+/// The next token of the presented token's family; consumes one unit. A token refreshes once: a
+/// second refresh revokes its family.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/v1/auth/refresh", tag = "Client API",
+    responses(
+        (status = 200, description = "The next token", body = ClientResult<Token>, headers(("cache-control" = String, description = "`no-store`"))),
+        (status = 400, description = "`Bad request`: no bearer token, or not a JWT", body = ClientError),
+        (status = 404, description = "`Not found`: the key is disabled or deleted", body = ClientError),
+        (status = 405, description = "Another method on this path", body = ClientError),
+        (status = 429, description = "`This token is not authenticated.`: bad or expired token, reused, or the key expired or ran out", body = ClientError),
+        (status = 500, description = "`Internal server error`", body = ClientError),
+    ),
+    security(("bearer" = [])),
+))]
 pub async fn refresh(app: &Keygate, request: Request) -> Response<Body> {
     token_response(async { app.refresh(bearer_token(&request)?).await }.await)
 }
@@ -71,13 +120,29 @@ pub fn jwks_document(keys: &PublicKeys) -> Response<Bytes> {
 
 /// The same answer as a Lambda gives it: its runtime copies the body into the invocation's
 /// response anyway.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "Discovery",
+    responses(
+        (status = 200, description = "The current and previous token-signing public keys", body = Jwks,
+            headers(("cache-control" = String, description = "`public, max-age=300`"))),
+        (status = 405, description = "Another method on this path", body = ClientError),
+        (status = 500, description = "`Internal server error`: no keys configured", body = ClientError),
+    ),
+))]
 pub fn jwks(keys: &PublicKeys) -> Response<Body> {
     jwks_document(keys).map(|_| Body::Text(keys.document().to_owned()))
 }
 
-/// `GET /health`
+/// Readiness, for load balancers and the local server's callers.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/health", tag = "Client API",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 405, description = "Another method on this path", body = ClientError),
+    ),
+))]
 pub fn health() -> Response<Body> {
-    json_response(200, &json!({ "status": "ok" }))
+    json_answer(200, &Health { status: "ok" })
 }
 
 fn api_key_header(request: &Request) -> Result<&str, Error> {
@@ -102,25 +167,48 @@ fn key_expired(key: &ApiKey) -> Option<i64> {
 // The answers, serialised straight from these (members in alphabetical order, as they always
 // were: the order of a `serde_json::Value` object).
 
+/// `{"result": ...}`
 #[derive(Serialize)]
-struct Registered {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct ClientResult<T> {
+    result: T,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Health {
+    /// `ok`
+    status: &'static str,
+}
+
+/// The key's expiry (epoch milliseconds; none for a validity-based key not yet registered) and
+/// quota.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Registered {
     key_expired: Option<i64>,
     max_total_usage: u32,
 }
 
+/// The key's expiry (epoch milliseconds), quota left and in all, and scope.
 #[derive(Serialize)]
-struct Detail {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Detail {
     key_expired: Option<i64>,
     max_total_usage: u32,
     remaining_total_usage: u32,
     scope: Vec<String>,
 }
 
+/// An access token (an RFC 9068 JWT), its lifetime in seconds, and the key's expiry (epoch
+/// milliseconds).
 #[derive(Serialize)]
-struct Token<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Token<'a> {
     access_token: &'a str,
     expires_in: i64,
     key_expired: i64,
+    /// `Bearer`
     token_type: &'static str,
 }
 
@@ -148,13 +236,15 @@ fn respond(outcome: Result<impl Serialize, Error>) -> Response<Body> {
 
 /// `{"result": ...}` with status 200.
 fn result_response(result: &impl Serialize) -> Response<Body> {
-    #[derive(Serialize)]
-    struct Envelope<T> {
-        result: T,
-    }
-    match serde_json::to_string(&Envelope { result }) {
+    json_answer(200, &ClientResult { result })
+}
+
+/// The JSON of `body` with `status`, or the 500 of an answer that would not serialise.
+fn json_answer(status: u16, body: &impl Serialize) -> Response<Body> {
+    match serde_json::to_string(body) {
         Ok(text) => {
             let mut response = Response::new(Body::Text(text));
+            *response.status_mut() = status.try_into().expect("a valid status");
             response.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
             response
         }
@@ -188,6 +278,54 @@ pub fn error_response(err: &Error) -> Response<Body> {
 
 const NOT_AUTHENTICATED: &str = "This token is not authenticated.";
 
-fn error_body(status: u16, text: &str, code: &str) -> Response<Body> {
-    json_response(status, &json!({ "result": { "error": text, "code": code } }))
+fn error_body(status: u16, text: &'static str, code: &'static str) -> Response<Body> {
+    json_response(
+        status,
+        &serde_json::to_value(ClientError { result: ClientErrorBody { error: text, code } })
+            .expect("texts serialise"),
+    )
+}
+
+/// The client API's error envelope.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct ClientError {
+    result: ClientErrorBody,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct ClientErrorBody {
+    /// The seed's text: `Bad request`, `Not found`, `Method not allowed`,
+    /// `This token is not authenticated.` or `Internal server error`.
+    error: &'static str,
+    /// `bad_request`, `not_found`, `method_not_allowed`, `key_expired`, `quota_exhausted`,
+    /// `invalid_token`, `token_reused` or `internal_error`.
+    code: &'static str,
+}
+
+/// The JWKS (RFC 7517) the tokens verify under: the current signing key and the previous one.
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// A public key: `OKP`/`Ed25519` (`x`), `EC`/`P-256` (`x`, `y`) or `RSA` (`n`, `e`).
+#[cfg(feature = "openapi")]
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Jwk {
+    kty: String,
+    kid: String,
+    alg: String,
+    /// `sig`
+    #[serde(rename = "use")]
+    use_: String,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
 }

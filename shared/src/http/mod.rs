@@ -7,6 +7,8 @@ pub mod authorizer;
 pub mod client_api;
 pub mod discovery;
 pub mod ncp;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod router;
 pub mod spaceone;
 pub mod token_authorizer;

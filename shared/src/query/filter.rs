@@ -19,6 +19,7 @@ const MAX_PATTERNS: usize = 32;
 
 /// One `{k, v, o}` condition (`key`, `value`, `operator` are accepted too).
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
     #[serde(alias = "key")]

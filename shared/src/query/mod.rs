@@ -53,6 +53,7 @@ fn invalid(message: impl Into<String>) -> Error {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SortKey {
     key: String,
@@ -62,6 +63,7 @@ pub struct SortKey {
 
 /// `{key, desc}`, `{keys: [{key, desc}, ...]}`, or a list of `{key, desc}`.
 #[derive(Clone, Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Sort {
     One(SortKey),
@@ -79,6 +81,7 @@ impl Sort {
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     #[serde(default)]
@@ -105,6 +108,7 @@ impl Page {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Query {
     #[serde(default)]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -13,7 +13,19 @@ use super::{
 use crate::error::Error;
 use crate::model::Timestamp;
 
+/// What a `StatisticsQuery` answers (a `google.protobuf.Struct`).
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatResult {
+    /// The groups, counts or projected documents of `aggregate`, or the values of `distinct`.
+    pub results: Vec<Value>,
+    /// How many results there were before `page`; only with a `page`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<usize>,
+}
+
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StatisticsQuery {
     #[serde(default)]
@@ -29,6 +41,7 @@ pub struct StatisticsQuery {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 enum Stage {
     Group(Group),
@@ -40,6 +53,7 @@ enum Stage {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct Group {
     #[serde(default)]
@@ -50,6 +64,7 @@ struct Group {
 
 /// A source field and the name it takes in the output.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct Named {
     key: String,
@@ -57,6 +72,7 @@ struct Named {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct GroupField {
     #[serde(default)]
@@ -66,12 +82,14 @@ struct GroupField {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct Count {
     name: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct Project {
     fields: Vec<Named>,
@@ -79,7 +97,12 @@ struct Project {
 
 impl StatisticsQuery {
     /// The `results` (and, with a page, `total_count`) of the query over `documents`.
-    pub fn run(&self, documents: Vec<Document>, schema: &Schema, now: Timestamp) -> Result<Value, Error> {
+    pub fn run(
+        &self,
+        documents: Vec<Document>,
+        schema: &Schema,
+        now: Timestamp,
+    ) -> Result<StatResult, Error> {
         if self.distinct.is_some() && !self.aggregate.is_empty() {
             return Err(invalid("distinct and aggregate are exclusive"));
         }
@@ -102,9 +125,9 @@ impl StatisticsQuery {
         match &self.page {
             Some(page) => {
                 let range = page.range(total_count)?;
-                Ok(json!({ "results": results[range].to_vec(), "total_count": total_count }))
+                Ok(StatResult { results: results[range].to_vec(), total_count: Some(total_count) })
             }
-            None => Ok(json!({ "results": results })),
+            None => Ok(StatResult { results, total_count: None }),
         }
     }
 }

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::{Keygate, rules};
 use crate::api_key_info;
 use crate::error::Error;
@@ -13,7 +11,7 @@ use crate::key_value::KeyValue;
 use crate::model::{
     ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
 };
-use crate::query::stat::StatisticsQuery;
+use crate::query::stat::{StatResult, StatisticsQuery};
 use crate::query::{Query, QueryResult};
 use crate::replay::ReplayNonce;
 use crate::store::{KeyListing, ListedField, ListingFilter, WriteError};
@@ -244,7 +242,7 @@ impl Keygate {
 
     /// A SpaceONE `StatisticsQuery` over the caller's domain: its `results` (and `total_count`).
     /// It reads every key of the domain.
-    pub async fn stat_keys(&self, caller: &Caller, stat: KeyStat) -> Result<Value, Error> {
+    pub async fn stat_keys(&self, caller: &Caller, stat: KeyStat) -> Result<StatResult, Error> {
         rules::own_domain(caller, stat.domain_id.as_deref())?;
         let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
         stat.query.run(documents, &api_key_info::schema(), self.now())
