@@ -15,6 +15,8 @@
 //! invocation to stdout, where CloudWatch Logs turns it into metrics; the local server and the
 //! tests install none, and counting costs nothing there.
 
+mod json_lines;
+
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{FilterExt, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
@@ -102,10 +104,8 @@ pub fn init_json_logs() {
         std::env::var(LAMBDA_LOG_LEVEL).ok().as_deref(),
     );
     let logs = fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
+        .fmt_fields(json_lines::JsonMembers)
+        .event_format(json_lines::JsonLines)
         .with_filter(requested.and(filter_fn(may_log)));
     // A second initialisation (tests, or a host that set its own) keeps the first.
     let _ = tracing_subscriber::registry().with(logs).try_init();
