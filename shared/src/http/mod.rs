@@ -96,13 +96,12 @@ pub(crate) fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Er
     })
 }
 
-/// The same for a body that may be left out: a blank body is the default.
+/// The same for a body that may be left out: a blank body, or JSON `null`, is the default.
 pub(crate) fn parse_optional_json<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
-    if body_bytes(request).iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        parse_json(request)
+    if body_bytes(request).trim_ascii().is_empty() {
+        return Ok(T::default());
     }
+    Ok(parse_json::<Option<T>>(request)?.unwrap_or_default())
 }
 
 /// serde's data errors quote offending values; keep only the part that names the field.
@@ -202,4 +201,40 @@ pub(crate) fn with_caller(request: Request, caller: &Caller) -> Request {
     };
     context.authorizer = Some(authorizer);
     request.with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Default, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Optional {
+        name: Option<String>,
+    }
+
+    fn with_body(body: &str) -> Request {
+        let mut request = Request::new(Body::Text(body.to_owned()));
+        *request.method_mut() = lambda_http::http::Method::PUT;
+        request
+    }
+
+    #[test]
+    fn an_optional_body_left_blank_or_null_is_the_default_and_anything_else_is_parsed() {
+        for blank in ["", "  \n", "null", " null "] {
+            assert_eq!(
+                parse_optional_json::<Optional>(&with_body(blank)).unwrap(),
+                Optional::default(),
+                "{blank:?}"
+            );
+        }
+        let named = parse_optional_json::<Optional>(&with_body(r#"{"name":"a"}"#)).unwrap();
+        assert_eq!(named.name.as_deref(), Some("a"));
+        for bad in ["[]", "1", r#"{"other":1}"#, "{"] {
+            assert!(
+                matches!(parse_optional_json::<Optional>(&with_body(bad)), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -1,10 +1,19 @@
 //! The SpaceONE-compatible admin API of seed 001 (`/identity/v1/...`): `APIKeyInfo` messages and
 //! `{"error": {"code": "ERROR_...", "message": "..."}}` errors.
 
+mod messages;
+
 use chrono::DateTime;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
+
+use self::messages::{
+    ApiKeyQuery, ApiKeyRequest, ApiKeyStatQuery, ApiKeysInfo, CreateApiKeyRequest, Empty, SpaceOneError,
+    SpaceOneErrorBody,
+};
+#[cfg(feature = "openapi")]
+use self::messages::{GetApiKeyParameters, KeyIdPath, ListApiKeysParameters};
 
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
@@ -14,41 +23,8 @@ use crate::Keygate;
 use crate::api_key_info::{ApiKeyInfo, api_key_info};
 use crate::error::Error;
 use crate::model::{KeyState, Timestamp};
-use crate::query::stat::StatisticsQuery;
-use crate::query::{Document, Query};
+use crate::query::Query;
 use crate::service::{KeySearch, KeyStat, KeyTarget, NewKey};
-
-/// `CreateAPIKeyRequest` plus keygate's own key settings.
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CreateAPIKeyRequest))]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateApiKeyRequest {
-    /// 1 to 128 characters.
-    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1, max_length = 128))]
-    user_id: Option<String>,
-    /// The caller's domain (the default); any other is 403.
-    domain_id: Option<String>,
-    /// 1 to 64 characters; the key's id when left out.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
-    name: Option<String>,
-    /// At most 256 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
-    description: Option<String>,
-    /// Copied into every access token the key buys: up to 64 entries of 1 to 128 visible ASCII
-    /// characters.
-    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
-    scope: Option<Vec<String>>,
-    /// Tokens the key may ever mint.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2147483647))]
-    max_total_usage: Option<i64>,
-    /// The key expires this long after its registration (at most 100 years); exclusive with
-    /// `expires_at`.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3153600000_i64))]
-    validity_seconds: Option<i64>,
-    /// A fixed expiry, RFC 3339, in the future; exclusive with `validity_seconds`.
-    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
-    expires_at: Option<String>,
-}
 
 /// SpaceONE `create`: a new key, whose value the answer shows this once.
 #[cfg_attr(feature = "openapi", utoipa::path(
@@ -199,16 +175,6 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
     )
 }
 
-/// `APIKeyRequest`: both fields repeat what the path and the signature already say, so they
-/// are optional, but must agree.
-#[derive(Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = APIKeyRequest))]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiKeyRequest {
-    api_key_id: Option<String>,
-    domain_id: Option<String>,
-}
-
 /// The key a key-scoped write names: the path's, which an `APIKeyRequest` body, if any, repeats.
 fn key_target(request: &Request) -> Result<KeyTarget, Error> {
     let id = path_key_id(request)?;
@@ -233,31 +199,6 @@ fn only_fields(info: Value, only: &[&str]) -> Result<Value, Error> {
         kept.insert((*name).to_owned(), value.clone());
     }
     Ok(Value::Object(kept))
-}
-
-/// `APIKeyQuery`
-#[derive(Deserialize, Default)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = APIKeyQuery))]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiKeyQuery {
-    #[serde(default)]
-    query: Query,
-    api_key_id: Option<String>,
-    state: Option<String>,
-    user_id: Option<String>,
-    domain_id: Option<String>,
-}
-
-impl From<ApiKeyQuery> for KeySearch {
-    fn from(q: ApiKeyQuery) -> Self {
-        KeySearch {
-            query: q.query,
-            api_key_id: q.api_key_id,
-            state: q.state,
-            user_id: q.user_id,
-            domain_id: q.domain_id,
-        }
-    }
 }
 
 /// SpaceONE `list`, its `APIKeyQuery` in the query string (no `query`).
@@ -319,15 +260,6 @@ pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> 
         }
         .await,
     )
-}
-
-/// `APIKeyStatQuery`
-#[derive(Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = APIKeyStatQuery))]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ApiKeyStatQuery {
-    query: StatisticsQuery,
-    domain_id: Option<String>,
 }
 
 /// SpaceONE `stat`: a `StatisticsQuery` over the caller's keys.
@@ -401,73 +333,23 @@ pub fn error_response(err: &Error) -> Response<Body> {
     json_response(status, &serde_json::to_value(envelope).expect("texts serialise"))
 }
 
-/// `APIKeysInfo`: a page of `APIKeyInfo` (the fields the query's `only` or `minimal` keep) and
-/// how many keys matched in all.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = APIKeysInfo))]
-pub(crate) struct ApiKeysInfo {
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::api_key_info::ApiKeyInfoFields>))]
-    results: Vec<Document>,
-    total_count: usize,
-}
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
 
-/// `google.protobuf.Empty`: `{}`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct Empty {}
+    use super::*;
 
-/// The SpaceONE error envelope.
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct SpaceOneError {
-    error: SpaceOneErrorBody,
-}
+    #[test]
+    fn only_keeps_the_named_fields_and_refuses_a_field_the_info_lacks() {
+        let info = json!({ "api_key_id": "api-key-0123456789ab", "name": "orders", "state": "ENABLED" });
+        assert_eq!(only_fields(info.clone(), &[]).unwrap(), info);
+        assert_eq!(only_fields(info.clone(), &["name"]).unwrap(), json!({ "name": "orders" }));
+        assert!(matches!(only_fields(info, &["secret"]), Err(Error::InvalidArgument(_))));
+    }
 
-#[derive(Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct SpaceOneErrorBody {
-    /// `ERROR_INVALID_ARGUMENT`, `ERROR_REQUIRED_PARAMETER`, `ERROR_AUTHENTICATE_FAILURE`,
-    /// `ERROR_PERMISSION_DENIED`, `ERROR_NOT_FOUND`, `ERROR_METHOD_NOT_ALLOWED`,
-    /// `ERROR_ALREADY_EXISTS` or `ERROR_INTERNAL_API`.
-    code: String,
-    /// What is wrong, naming no value.
-    message: String,
-}
-
-/// The key id in a key-scoped route's path.
-#[cfg(feature = "openapi")]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct KeyIdPath {
-    /// `api-key-` and 12 lowercase hex digits.
-    #[param(pattern = "^api-key-[0-9a-f]{12}$")]
-    api_key_id: String,
-}
-
-/// `GetAPIKeyRequest`'s fields beyond the path.
-#[cfg(feature = "openapi")]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct GetApiKeyParameters {
-    /// The caller's domain (the default); any other is 403.
-    domain_id: Option<String>,
-    /// Fields of `APIKeyInfo` to keep, repeated or separated by commas.
-    #[param(style = Form, explode)]
-    only: Option<Vec<String>>,
-}
-
-/// `APIKeyQuery`'s fields, in the query string.
-#[cfg(feature = "openapi")]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub(crate) struct ListApiKeysParameters {
-    api_key_id: Option<String>,
-    /// `ENABLED` or `DISABLED`.
-    state: Option<String>,
-    user_id: Option<String>,
-    /// The caller's domain (the default); any other is 403.
-    domain_id: Option<String>,
+    #[test]
+    fn expires_at_is_rfc_3339() {
+        assert!(parse_time("2030-01-02T03:04:05Z").is_ok());
+        assert!(matches!(parse_time("2030-01-02"), Err(Error::InvalidArgument(_))));
+    }
 }
