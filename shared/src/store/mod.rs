@@ -63,8 +63,9 @@ pub struct RefreshMarker {
 
 /// What the list index holds of a key: the fields that only admin requests change. Not the
 /// counters a mint changes (so a mint never writes the index), nor the values' hashes. A list
-/// filters and sorts these, then reads the keys of the one page it returns.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// filters and sorts these, then reads the keys of the one page it returns. (It reads from a
+/// stored key's JSON: the same field names.)
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct KeyListing {
     pub api_key_id: ApiKeyId,
     pub domain_id: String,

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use self::connections::{Job, Pending, Readers, unavailable};
-use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, KeyListing, ListingFilter, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
@@ -389,6 +389,36 @@ impl Store for SqliteStore {
                     row.get(0)
                 })?;
             Ok(usize::try_from(count.unwrap_or_default()).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// The keys' JSON read as listings only: the hashes and counters are skipped, not parsed.
+    async fn list_listings(
+        &self,
+        domain_id: &str,
+        filter: &ListingFilter,
+    ) -> Result<Vec<KeyListing>, StoreError> {
+        let (domain_id, filter) = (domain_id.to_owned(), filter.clone());
+        self.read("list listings", move |tx| {
+            let mut statement = tx
+                .connection
+                .prepare_cached("SELECT item FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
+                .map_err(|e| tx.fail(e))?;
+            let items = statement
+                .query_map([&domain_id], |row| row.get::<_, String>(0))
+                .map_err(|e| tx.fail(e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| tx.fail(e))?;
+            let mut listings = Vec::with_capacity(items.len());
+            for json in &items {
+                let listing: KeyListing =
+                    serde_json::from_str(json).map_err(|e| tx.fail(format!("stored key: {e}")))?;
+                if filter.matches(&listing) {
+                    listings.push(listing);
+                }
+            }
+            Ok(listings)
         })
         .await
     }
