@@ -101,7 +101,13 @@ impl SigningAlgorithm {
             (Self::Es256, AlgorithmParameters::EllipticCurve(key)) => key.curve == EllipticCurve::P256,
             (Self::Rs256, AlgorithmParameters::RSA(key)) => {
                 let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&key.n);
-                modulus.is_ok_and(|n| n.iter().skip_while(|byte| **byte == 0).count() >= 256)
+                modulus.is_ok_and(|n| {
+                    let significant: Vec<u8> = n.into_iter().skip_while(|byte| *byte == 0).collect();
+                    let bits = significant
+                        .first()
+                        .map_or(0, |top| 8 * significant.len() - top.leading_zeros() as usize);
+                    bits >= 2048
+                })
             }
             _ => false,
         }

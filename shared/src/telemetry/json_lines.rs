@@ -63,14 +63,18 @@ impl<'w> FormatFields<'w> for JsonMembers {
         members.result
     }
 
-    /// Fields recorded on an open span join its members, after a comma.
+    /// Fields recorded on an open span join its members, after a comma; written aside first, so
+    /// a value that fails to format leaves the span's members as they were. (A field recorded
+    /// twice appears twice: keygate records a span's fields once, when it opens.)
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &span::Record<'_>) -> fmt::Result {
-        let first = current.fields.is_empty();
-        let mut writer = current.as_writer();
+        let mut added = String::new();
+        let mut writer = Writer::new(&mut added);
         let mut members = Members::new(&mut writer);
-        members.first = first;
+        members.first = current.fields.is_empty();
         fields.record(&mut members);
-        members.result
+        members.result?;
+        current.fields.push_str(&added);
+        Ok(())
     }
 }
 
@@ -87,8 +91,8 @@ impl<'a, 'w> Members<'a, 'w> {
     }
 
     /// Writes the member's name and `value`, unless writing already failed. The `log.*` fields
-    /// that a `log` record carries as a tracing event repeat its metadata: left out, as
-    /// tracing-subscriber's JSON leaves them.
+    /// that a `log` record carries as a tracing event repeat its metadata (target, file, line):
+    /// left out, where tracing-subscriber's JSON format kept them among an event's fields.
     fn member(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'w>) -> fmt::Result) {
         if self.result.is_ok() && !field.name().starts_with("log.") {
             let separator = if self.first { "" } else { "," };

@@ -122,8 +122,12 @@ impl PublicKey {
                 ParsedPublicKey::new(&ED25519, decoded(&key.x)?)
             }
             (SigningAlgorithm::Es256, AlgorithmParameters::EllipticCurve(key)) => {
-                // The uncompressed point (SEC 1): 4, then x and y.
-                let point = [vec![4], decoded(&key.x)?, decoded(&key.y)?].concat();
+                // The uncompressed point (SEC 1): 4, then x and y, 32 bytes each.
+                let (x, y) = (decoded(&key.x)?, decoded(&key.y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err("a P-256 coordinate is not 32 bytes".into());
+                }
+                let point = [vec![4], x, y].concat();
                 ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
             }
             (SigningAlgorithm::Rs256, AlgorithmParameters::RSA(key)) => {
@@ -351,6 +355,18 @@ mod tests {
             assert!(verified_payload(&token, |_| None).is_none(), "{algorithm:?}: no key for the header");
             assert!(verified_payload(&token, |_| Some(&key)).is_some(), "{algorithm:?}: the genuine token");
         }
+    }
+
+    #[test]
+    fn a_p256_key_with_a_short_coordinate_is_refused() {
+        let mut jwk = super::super::public_jwk_of_pem(&SigningAlgorithm::Es256.generate_pem()).unwrap();
+        assert!(PublicKey::from_jwk(SigningAlgorithm::Es256, &jwk.algorithm).is_ok());
+        let AlgorithmParameters::EllipticCurve(key) = &mut jwk.algorithm else { panic!("a P-256 JWK") };
+        let mut x = URL_SAFE_NO_PAD.decode(&key.x).unwrap();
+        x.remove(0);
+        key.x = URL_SAFE_NO_PAD.encode(&x);
+        let refused = PublicKey::from_jwk(SigningAlgorithm::Es256, &jwk.algorithm).err();
+        assert_eq!(refused.as_deref(), Some("a P-256 coordinate is not 32 bytes"));
     }
 
     #[test]
