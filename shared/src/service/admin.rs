@@ -12,7 +12,7 @@ use crate::model::{
     ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
 };
 use crate::query::stat::{StatResult, StatisticsQuery};
-use crate::query::{Query, QueryResult};
+use crate::query::{Query, QueryResult, Schema};
 use crate::replay::ReplayNonce;
 use crate::store::{KeyListing, ListedField, ListingFilter, WriteError};
 
@@ -183,7 +183,7 @@ impl Keygate {
         query.select(Vec::new(), &schema, &projection, now)?;
         let domain_id = caller.domain_id.as_str();
         if !query.tests_any(&api_key_info::COUNTERS)
-            && let Some(found) = self.search_index(&query, domain_id).await?
+            && let Some(found) = self.search_index(&query, domain_id, &schema, now).await?
         {
             return Ok(found);
         }
@@ -193,8 +193,14 @@ impl Keygate {
 
     /// The search answered from the index and the page's keys; `None` when a key of the page was
     /// deleted or changed since the index was read (indexes are eventually consistent).
-    async fn search_index(&self, query: &Query, domain_id: &str) -> Result<Option<QueryResult>, Error> {
-        let (schema, projection, now) = (api_key_info::schema(), api_key_info::PROJECTION, self.now());
+    async fn search_index(
+        &self,
+        query: &Query,
+        domain_id: &str,
+        schema: &Schema,
+        now: Timestamp,
+    ) -> Result<Option<QueryResult>, Error> {
+        let projection = api_key_info::PROJECTION;
         if query.selects_all_in_order() {
             if query.count_only() {
                 let total_count = self.store.count_keys(domain_id).await?;
@@ -209,7 +215,7 @@ impl Keygate {
         }
         let listings = self.store.list_listings(domain_id, &listing_filter(query)).await?;
         let documents = listings.iter().map(api_key_info::listing_document).collect();
-        let mut selected = query.select(documents, &schema, &projection, now)?;
+        let mut selected = query.select(documents, schema, &projection, now)?;
         let by_id: HashMap<&str, &KeyListing> = listings.iter().map(|l| (l.api_key_id.as_str(), l)).collect();
         let page: Vec<KeyListing> = selected
             .results

@@ -166,6 +166,20 @@ impl Tx<'_> {
         statement.execute(params).map_err(|e| self.fail(e))
     }
 
+    /// One column (`id` or `item`) of a domain's keys, oldest first (by `created_at`, then id).
+    fn domain_column(&self, column: &str, domain_id: &str) -> Result<Vec<String>, StoreError> {
+        let sql = format!("SELECT {column} FROM keys WHERE domain_id = ?1 ORDER BY created_at, id");
+        let mut statement = self.connection.prepare_cached(&sql).map_err(|e| self.fail(e))?;
+        let rows =
+            statement.query_map([domain_id], |row| row.get::<_, String>(0)).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// A stored key's JSON, read as `T` (a whole key, or its listing only).
+    fn parse_item<T: serde::de::DeserializeOwned>(&self, json: &str) -> Result<T, StoreError> {
+        serde_json::from_str(json).map_err(|e| self.fail(format!("stored key: {e}")))
+    }
+
     /// The first row's value, if any.
     fn query_one<T>(
         &self,
@@ -180,8 +194,7 @@ impl Tx<'_> {
     fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
         let item: Option<String> =
             self.query_one("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))?;
-        item.map(|json| serde_json::from_str(&json).map_err(|e| self.fail(format!("stored key: {e}"))))
-            .transpose()
+        item.map(|json| self.parse_item(&json)).transpose()
     }
 
     fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
@@ -216,9 +229,7 @@ impl Tx<'_> {
         let mut records = Vec::new();
         let mut keys = self.connection.prepare("SELECT item FROM keys").map_err(fail)?;
         for item in keys.query_map([], |row| row.get::<_, String>(0)).map_err(fail)? {
-            let key = serde_json::from_str(&item.map_err(fail)?)
-                .map_err(|e| self.fail(format!("stored key: {e}")))?;
-            records.push(Record::Key(key));
+            records.push(Record::Key(self.parse_item(&item.map_err(fail)?)?));
         }
         let mut lapsing =
             self.connection.prepare("SELECT kind, id, lapses_at, request FROM lapsing").map_err(fail)?;
@@ -365,15 +376,7 @@ impl Store for SqliteStore {
     async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
         let domain_id = domain_id.to_owned();
         self.read("list key ids", move |tx| {
-            let mut statement = tx
-                .connection
-                .prepare("SELECT id FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
-                .map_err(|e| tx.fail(e))?;
-            let ids = statement
-                .query_map([&domain_id], |row| row.get::<_, String>(0))
-                .map_err(|e| tx.fail(e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| tx.fail(e))?;
+            let ids = tx.domain_column("id", &domain_id)?;
             ids.iter()
                 .map(|id| ApiKeyId::parse(id).ok_or_else(|| tx.fail(format!("stored key id {id:?}"))))
                 .collect()
@@ -401,19 +404,9 @@ impl Store for SqliteStore {
     ) -> Result<Vec<KeyListing>, StoreError> {
         let (domain_id, filter) = (domain_id.to_owned(), filter.clone());
         self.read("list listings", move |tx| {
-            let mut statement = tx
-                .connection
-                .prepare_cached("SELECT item FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
-                .map_err(|e| tx.fail(e))?;
-            let items = statement
-                .query_map([&domain_id], |row| row.get::<_, String>(0))
-                .map_err(|e| tx.fail(e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| tx.fail(e))?;
-            let mut listings = Vec::with_capacity(items.len());
-            for json in &items {
-                let listing: KeyListing =
-                    serde_json::from_str(json).map_err(|e| tx.fail(format!("stored key: {e}")))?;
+            let mut listings = Vec::new();
+            for json in tx.domain_column("item", &domain_id)? {
+                let listing: KeyListing = tx.parse_item(&json)?;
                 if filter.matches(&listing) {
                     listings.push(listing);
                 }
@@ -426,20 +419,7 @@ impl Store for SqliteStore {
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let domain_id = domain_id.to_owned();
         self.read("list keys", move |tx| {
-            let mut statement = tx
-                .connection
-                .prepare("SELECT item FROM keys WHERE domain_id = ?1 ORDER BY created_at, id")
-                .map_err(|e| tx.fail(e))?;
-            let items = statement
-                .query_map([&domain_id], |row| row.get::<_, String>(0))
-                .map_err(|e| tx.fail(e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| tx.fail(e))?;
-            let keys = items
-                .iter()
-                .map(|json| serde_json::from_str(json).map_err(|e| tx.fail(format!("stored key: {e}"))))
-                .collect::<Result<Vec<ApiKey>, _>>()?;
-            Ok(keys)
+            tx.domain_column("item", &domain_id)?.iter().map(|json| tx.parse_item(json)).collect()
         })
         .await
     }
