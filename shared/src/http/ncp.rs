@@ -6,6 +6,8 @@ use chrono::SecondsFormat;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "openapi")]
+use super::openapi::KeyIdPath;
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json, path_key_id,
 };
@@ -354,17 +356,6 @@ pub(crate) struct NcpErrorBody {
     error_code: String,
     /// What is wrong, naming no value.
     message: String,
-}
-
-/// The key id in a key-scoped route's path.
-#[cfg(feature = "openapi")]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct KeyIdPath {
-    /// `api-key-` and 12 lowercase hex digits.
-    #[param(pattern = "^api-key-[0-9a-f]{12}$")]
-    api_key_id: String,
 }
 
 /// The list's query parameters.

@@ -13,7 +13,9 @@ use self::messages::{
     SpaceOneErrorBody,
 };
 #[cfg(feature = "openapi")]
-use self::messages::{GetApiKeyParameters, KeyIdPath, ListApiKeysParameters};
+use self::messages::{GetApiKeyParameters, ListApiKeysParameters};
+#[cfg(feature = "openapi")]
+use super::openapi::KeyIdPath;
 
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,

@@ -116,17 +116,6 @@ pub(crate) struct SpaceOneErrorBody {
     pub(crate) message: String,
 }
 
-/// The key id in a key-scoped route's path.
-#[cfg(feature = "openapi")]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct KeyIdPath {
-    /// `api-key-` and 12 lowercase hex digits.
-    #[param(pattern = "^api-key-[0-9a-f]{12}$")]
-    api_key_id: String,
-}
-
 /// `GetAPIKeyRequest`'s fields beyond the path.
 #[cfg(feature = "openapi")]
 #[derive(utoipa::IntoParams)]
