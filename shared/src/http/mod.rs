@@ -238,3 +238,14 @@ mod tests {
         }
     }
 }
+
+/// The key id in the path of a key-scoped route (both admin surfaces).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct KeyIdPath {
+    /// `api-key-` and 12 lowercase hex digits.
+    #[param(pattern = "^api-key-[0-9a-f]{12}$")]
+    api_key_id: String,
+}

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "openapi")]
-use super::openapi::KeyIdPath;
+use super::KeyIdPath;
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json, path_key_id,
 };

@@ -55,16 +55,6 @@ use crate::signature::{ACCESS_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 )]
 struct KeygateApi;
 
-/// The key id in the path of a key-scoped route (both admin surfaces).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub(crate) struct KeyIdPath {
-    /// `api-key-` and 12 lowercase hex digits.
-    #[param(pattern = "^api-key-[0-9a-f]{12}$")]
-    api_key_id: String,
-}
-
 /// The document.
 pub fn document() -> OpenApi {
     KeygateApi::openapi()

@@ -15,7 +15,7 @@ use self::messages::{
 #[cfg(feature = "openapi")]
 use self::messages::{GetApiKeyParameters, ListApiKeysParameters};
 #[cfg(feature = "openapi")]
-use super::openapi::KeyIdPath;
+use super::KeyIdPath;
 
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
