@@ -271,12 +271,26 @@ pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         (Some(Value::Number(x)), Some(Value::Number(y))) => {
             x.as_f64().unwrap_or_default().total_cmp(&y.as_f64().unwrap_or_default())
         }
-        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => x.cmp(y),
+        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => compare_texts(x, y),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
         _ => rank(a).cmp(&rank(b)).then_with(|| {
             let text = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_default();
             text(a).cmp(&text(b))
         }),
+    }
+}
+
+/// Orders texts, except that two times compare as the instants they name: documents write a
+/// time's fraction only when it is not zero, so as text `…:00.500Z` would come before `…:00Z`.
+fn compare_texts(x: &str, y: &str) -> Ordering {
+    // Two UTC times of one length have their fields at the same places: text order is time order.
+    if x.len() == y.len() && x.ends_with('Z') && y.ends_with('Z') {
+        return x.cmp(y);
+    }
+    let instant = |text: &str| chrono::DateTime::parse_from_rfc3339(text).ok();
+    match (instant(x), instant(y)) {
+        (Some(a), Some(b)) => a.cmp(&b).then_with(|| x.cmp(y)),
+        _ => x.cmp(y),
     }
 }
 
@@ -307,5 +321,27 @@ pub(crate) fn is_empty(v: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         Value::Array(items) => items.is_empty(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn times_order_as_instants_whether_or_not_they_show_a_fraction() {
+        let times = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"];
+        let mut documents: Vec<Document> =
+            times.iter().map(|t| Map::from_iter([("created_at".to_owned(), json!(t))])).collect();
+        sort_documents(&mut documents, &[SortKey { key: "created_at".into(), desc: false }]);
+        let sorted: Vec<&str> = documents.iter().map(|d| d["created_at"].as_str().unwrap()).collect();
+        assert_eq!(sorted, ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z"]);
+
+        let (a, b) = (json!("2026-01-01T01:00:00+01:00"), json!("2026-01-01T00:00:00.001Z"));
+        assert_eq!(compare_values(Some(&a), Some(&b)), Ordering::Less, "the same hour in another zone");
+        let (a, b) = (json!("key-10"), json!("key-9"));
+        assert_eq!(compare_values(Some(&a), Some(&b)), Ordering::Less, "other texts stay in text order");
     }
 }
