@@ -87,22 +87,40 @@ impl SqliteStore {
         answer.await.map_err(|_| stopped(operation))?
     }
 
-    /// Runs `read` on a read connection, on a blocking thread.
+    /// Runs `read` on a read connection, on a blocking thread: for reads that may take
+    /// milliseconds (a domain's keys, an export).
     async fn read<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            readers.with(|connection| {
-                let tx = Tx { connection, lapsing_writes: &Cell::new(0) };
-                read(&tx).map_err(|err| prefixed(operation, err))
-            })?
-        })
-        .await
-        .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?
+        tokio::task::spawn_blocking(move || read_on(&readers, operation, read))
+            .await
+            .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?
     }
+
+    /// Runs `read` on a read connection, on the calling thread: for a lookup by id, which takes
+    /// microseconds from SQLite's page cache, less than a hand-off to a blocking thread and back
+    /// (that hand-off was most of a detail request's time).
+    fn read_here<T>(
+        &self,
+        operation: &'static str,
+        read: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        read_on(&self.readers, operation, read)
+    }
+}
+
+fn read_on<T>(
+    readers: &Readers,
+    operation: &'static str,
+    read: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    readers.with(|connection| {
+        let tx = Tx { connection, lapsing_writes: &Cell::new(0) };
+        read(&tx).map_err(|err| prefixed(operation, err))
+    })?
 }
 
 /// The writer did not answer: the operation panicked, its batch could not begin, or the writer
@@ -357,8 +375,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let id = id.clone();
-        self.read("get key", move |tx| tx.key(&id)).await
+        self.read_here("get key", |tx| tx.key(id))
     }
 
     async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
