@@ -271,7 +271,9 @@ pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         (Some(Value::Number(x)), Some(Value::Number(y))) => {
             x.as_f64().unwrap_or_default().total_cmp(&y.as_f64().unwrap_or_default())
         }
-        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => compare_texts(x, y),
+        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => {
+            compare_texts(x, y)
+        }
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
         _ => rank(a).cmp(&rank(b)).then_with(|| {
             let text = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_default();
