@@ -108,23 +108,20 @@ async fn a_page_costs_the_index_pages_it_reads_and_one_batch_read() {
         report(count, "search, count_only", [queries, batches], ms);
 
         let named = search(json!({ "keyword": "KEY-12", "page": { "limit": 100 } }));
-        let (found, [queries, batches, other], ms) =
-            cost(&requests, t.app.search_keys(&caller, named)).await;
+        let (found, [queries, batches, other], ms) = cost(&requests, t.app.search_keys(&caller, named)).await;
         assert!(found.unwrap().total_count > 0);
         assert!(queries <= most_queries && (batches, other) == (1, 0), "{count} keys, keyword");
         report(count, "search, keyword", [queries, batches], ms);
 
         let page = ListPage { offset: 0, limit: 100, name_contains: None };
-        let (found, [queries, batches, other], ms) =
-            cost(&requests, t.app.list_keys(&caller, page)).await;
+        let (found, [queries, batches, other], ms) = cost(&requests, t.app.list_keys(&caller, page)).await;
         let found = found.unwrap();
         assert_eq!((found.keys.len(), found.total), (100, count));
         assert!(queries <= most_queries && (batches, other) == (1, 0), "{count} keys, NCP list");
         report(count, "NCP list, first 100", [queries, batches], ms);
 
         let page = ListPage { offset: 0, limit: 100, name_contains: Some("Y-99".into()) };
-        let (found, [queries, batches, other], ms) =
-            cost(&requests, t.app.list_keys(&caller, page)).await;
+        let (found, [queries, batches, other], ms) = cost(&requests, t.app.list_keys(&caller, page)).await;
         assert!(found.unwrap().total > 0);
         assert!(queries <= most_queries && (batches, other) == (1, 0), "{count} keys, NCP name filter");
         report(count, "NCP list, apiKeyName filter", [queries, batches], ms);
