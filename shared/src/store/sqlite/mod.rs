@@ -215,8 +215,12 @@ impl Tx<'_> {
         item.map(|json| self.parse_item(&json)).transpose()
     }
 
-    fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        self.insert_key("INSERT OR REPLACE", key).map(drop)
+    /// Rewrites a stored key. Only its item: a change never moves a key to another domain or
+    /// creation time, so the domain index is left as it is.
+    fn update_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
+        self.execute("UPDATE keys SET item = ?2 WHERE id = ?1", params![key.api_key_id.as_str(), item])
+            .map(drop)
     }
 
     /// Inserts the key (`verb` says what happens when its id is taken); says whether it did.
@@ -343,7 +347,7 @@ impl Tx<'_> {
         match self.key(id)? {
             Some(mut key) if condition(&key) => {
                 change(&mut key);
-                self.put_key(&key)?;
+                self.update_key(&key)?;
                 Ok(key)
             }
             other => Err(WriteError::Rejected(other.map(Box::new))),
@@ -368,7 +372,7 @@ impl Store for SqliteStore {
             if let Some(nonce) = &nonce {
                 tx.keep(nonce, now)?;
             }
-            tx.put_key(&key)?;
+            tx.insert_key("INSERT", &key)?;
             Ok(())
         })
         .await
@@ -517,7 +521,7 @@ impl Store for SqliteStore {
             };
             if let Seen::New = seen {
                 key.apply(&change);
-                tx.put_key(&key)?;
+                tx.update_key(&key)?;
             }
             tx.keep(&nonce, now)?;
             Ok(key)
