@@ -74,19 +74,20 @@ fn checksum(body: &str) -> String {
     format!("{:0>width$}", base62::encode(crc), width = CHECKSUM_LEN)
 }
 
-/// The server-side key of the secret hashes.
+/// The server-side key of the secret hashes: an HMAC keyed once, which each hash starts from.
 #[derive(Clone)]
-pub struct Pepper(Vec<u8>);
+pub struct Pepper(Hmac<Sha256>);
 
 impl Pepper {
     pub const MIN_LEN: usize = 16;
 
     pub fn new(bytes: Vec<u8>) -> Option<Self> {
-        (bytes.len() >= Self::MIN_LEN).then_some(Self(bytes))
+        (bytes.len() >= Self::MIN_LEN)
+            .then(|| Self(Hmac::<Sha256>::new_from_slice(&bytes).expect("HMAC takes any key length")))
     }
 
     pub fn hash(&self, value: &KeyValue) -> SecretHash {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.0.clone();
         mac.update(value.0.as_bytes());
         SecretHash::from_stored(hex::encode(mac.finalize().into_bytes()))
     }
@@ -159,5 +160,16 @@ mod tests {
         assert_eq!(a.as_str().len(), 64);
         let debug = format!("{value:?} {a:?}");
         assert!(!debug.contains(value.expose()) && !debug.contains(a.as_str()));
+    }
+
+    #[test]
+    fn a_hash_is_the_hex_hmac_sha256_of_the_value_under_the_pepper() {
+        // Stored hashes must keep matching: this one is Python's `hmac.new(bytes([1] * 32),
+        // value, hashlib.sha256).hexdigest()`.
+        let value = KeyValue::parse("kg_64bf0318337b_RrY0GcueTzshTs0isR0iTKYKPpySrXXE2poKUI").unwrap();
+        let pepper = Pepper::new(vec![1; 32]).unwrap();
+        let expected = "76bdd777fbe856495cd1f912ef79a29bf9342021239054ea0d1a8549398fa5d6";
+        assert_eq!(pepper.hash(&value).as_str(), expected);
+        assert_eq!(pepper.hash(&value).as_str(), expected, "the keyed state is not consumed");
     }
 }
