@@ -271,9 +271,7 @@ pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
         (Some(Value::Number(x)), Some(Value::Number(y))) => {
             x.as_f64().unwrap_or_default().total_cmp(&y.as_f64().unwrap_or_default())
         }
-        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => {
-            compare_texts(x, y)
-        }
+        (Some(Value::String(x)), Some(Value::String(y))) if !x.is_empty() && !y.is_empty() => x.cmp(y),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
         _ => rank(a).cmp(&rank(b)).then_with(|| {
             let text = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_default();
@@ -282,38 +280,76 @@ pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
-/// Orders texts, except that two times compare as the instants they name: documents write a
-/// time's fraction only when it is not zero, so as text `…:00.500Z` would come before `…:00Z`.
-fn compare_texts(x: &str, y: &str) -> Ordering {
-    // Two UTC times of one length have their fields at the same places: text order is time order.
-    if x.len() == y.len() && x.ends_with('Z') && y.ends_with('Z') {
-        return x.cmp(y);
-    }
-    let instant = |text: &str| chrono::DateTime::parse_from_rfc3339(text).ok();
-    match (instant(x), instant(y)) {
-        (Some(a), Some(b)) => a.cmp(&b).then_with(|| x.cmp(y)),
-        _ => x.cmp(y),
+/// Orders two values of a field; a time field's as the instants they name. (Documents write a
+/// time's fraction only when it is not zero, so as text `…:00.500Z` would come before `…:00Z`.)
+pub(crate) fn compare_field(time: bool, a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match time {
+        true => compare_instants(instant(a), instant(b), a, b),
+        false => compare_values(a, b),
     }
 }
 
-pub(crate) fn sort_documents(documents: &mut [Document], keys: &[SortKey]) {
-    documents.sort_by(|a, b| {
+type Instant = chrono::DateTime<chrono::FixedOffset>;
+
+fn instant(value: Option<&Value>) -> Option<Instant> {
+    value.and_then(Value::as_str).and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+}
+
+/// Values that are no time (absent, empty) come first, in [`compare_values`]' order: a total
+/// order, as sorting needs.
+fn compare_instants(
+    x: Option<Instant>,
+    y: Option<Instant>,
+    a: Option<&Value>,
+    b: Option<&Value>,
+) -> Ordering {
+    match (x, y) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (x, y) => x.is_some().cmp(&y.is_some()).then_with(|| compare_values(a, b)),
+    }
+}
+
+/// A sort key known to the schema.
+pub(crate) struct SortBy {
+    key: String,
+    desc: bool,
+    time: bool,
+}
+
+pub(crate) fn sort_documents(documents: &mut Vec<Document>, keys: &[SortBy]) {
+    // Each document's times are parsed once, not at every comparison.
+    let mut decorated: Vec<(Vec<Option<Instant>>, Document)> = documents
+        .drain(..)
+        .map(|doc| {
+            let instants = keys.iter().map(|key| key.time.then(|| instant(doc.get(&key.key))).flatten());
+            (instants.collect(), doc)
+        })
+        .collect();
+    decorated.sort_by(|(a_instants, a), (b_instants, b)| {
         keys.iter()
-            .map(|key| {
-                let order = compare_values(a.get(&key.key), b.get(&key.key));
+            .enumerate()
+            .map(|(i, key)| {
+                let (x, y) = (a.get(&key.key), b.get(&key.key));
+                let order = match key.time {
+                    true => compare_instants(a_instants[i], b_instants[i], x, y),
+                    false => compare_values(x, y),
+                };
                 if key.desc { order.reverse() } else { order }
             })
             .find(|order| order.is_ne())
             .unwrap_or(Ordering::Equal)
     });
+    documents.extend(decorated.into_iter().map(|(_, doc)| doc));
 }
 
-pub(crate) fn check_sort(schema: &Schema, sort: &Sort) -> Result<Vec<SortKey>, Error> {
-    let keys = sort.keys();
-    for key in &keys {
-        known(schema, &key.key)?;
-    }
-    Ok(keys)
+pub(crate) fn check_sort(schema: &Schema, sort: &Sort) -> Result<Vec<SortBy>, Error> {
+    sort.keys()
+        .into_iter()
+        .map(|SortKey { key, desc }| {
+            let time = known(schema, &key)? == FieldKind::Time;
+            Ok(SortBy { key, desc, time })
+        })
+        .collect()
 }
 
 /// Absent, null, `""` and `[]` all mean "no value".
@@ -334,16 +370,29 @@ mod tests {
 
     #[test]
     fn times_order_as_instants_whether_or_not_they_show_a_fraction() {
-        let times = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z"];
-        let mut documents: Vec<Document> =
-            times.iter().map(|t| Map::from_iter([("created_at".to_owned(), json!(t))])).collect();
-        sort_documents(&mut documents, &[SortKey { key: "created_at".into(), desc: false }]);
-        let sorted: Vec<&str> = documents.iter().map(|d| d["created_at"].as_str().unwrap()).collect();
-        assert_eq!(sorted, ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z"]);
+        let schema = Schema::new(&[("created_at", FieldKind::Time), ("name", FieldKind::Text)]);
+        let times = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z", "", "2026-01-01T00:00:00Z"];
+        let mut documents: Vec<Document> = times
+            .iter()
+            .map(|t| Map::from_iter([("created_at".to_owned(), json!(t)), ("name".to_owned(), json!(t))]))
+            .collect();
+        let sorted = |documents: &[Document], field: &str| -> Vec<String> {
+            documents.iter().map(|d| d[field].as_str().unwrap().to_owned()).collect()
+        };
+
+        let by_time: Sort = serde_json::from_value(json!({ "key": "created_at" })).unwrap();
+        sort_documents(&mut documents, &check_sort(&schema, &by_time).unwrap());
+        let expected = ["", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.500Z", "2026-01-01T00:00:01Z"];
+        assert_eq!(sorted(&documents, "created_at"), expected);
+
+        // The same texts in a text field keep text order.
+        let by_name: Sort = serde_json::from_value(json!({ "key": "name", "desc": true })).unwrap();
+        sort_documents(&mut documents, &check_sort(&schema, &by_name).unwrap());
+        let expected = ["2026-01-01T00:00:01Z", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.500Z", ""];
+        assert_eq!(sorted(&documents, "name"), expected);
 
         let (a, b) = (json!("2026-01-01T01:00:00+01:00"), json!("2026-01-01T00:00:00.001Z"));
-        assert_eq!(compare_values(Some(&a), Some(&b)), Ordering::Less, "the same hour in another zone");
-        let (a, b) = (json!("key-10"), json!("key-9"));
-        assert_eq!(compare_values(Some(&a), Some(&b)), Ordering::Less, "other texts stay in text order");
+        assert_eq!(compare_field(true, Some(&a), Some(&b)), Ordering::Less, "the same hour in another zone");
+        assert_eq!(compare_field(false, Some(&a), Some(&b)), Ordering::Greater);
     }
 }

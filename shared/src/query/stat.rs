@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Condition, Document, FieldKind, Filter, Page, Schema, Sort, check_sort, compare_values, invalid, known,
-    sort_documents,
+    Condition, Document, FieldKind, Filter, Page, Schema, Sort, check_sort, compare_field, compare_values,
+    invalid, known, sort_documents,
 };
 use crate::error::Error;
 use crate::model::Timestamp;
@@ -203,8 +203,9 @@ impl Group {
                 (None, _) => return Err(invalid(format!("{} needs a key", field.operator))),
                 (Some(key), _) => Some((key.as_str(), known(schema, key)?)),
             };
-            output.push(&field.name, operation.result_kind(source.map(|(_, kind)| kind))?);
-            operations.push((field, operation));
+            let kind = source.map(|(_, kind)| kind);
+            output.push(&field.name, operation.result_kind(kind)?);
+            operations.push((field, operation, kind == Some(FieldKind::Time)));
         }
 
         // Groups in the order their first document comes.
@@ -224,12 +225,12 @@ impl Group {
             .into_iter()
             .map(|(key, members)| {
                 let mut out: Document = self.keys.iter().map(|k| k.name.clone()).zip(key).collect();
-                for (field, operation) in &operations {
+                for (field, operation, time) in &operations {
                     let values: Vec<&Value> = match &field.key {
                         Some(key) => members.iter().filter_map(|d| d.get(key)).collect(),
                         None => Vec::new(),
                     };
-                    out.insert(field.name.clone(), operation.apply(members.len(), &values));
+                    out.insert(field.name.clone(), operation.apply(members.len(), &values, *time));
                 }
                 out
             })
@@ -277,7 +278,8 @@ impl Aggregate {
         }
     }
 
-    fn apply(self, members: usize, values: &[&Value]) -> Value {
+    /// `time`: the values are a time field's.
+    fn apply(self, members: usize, values: &[&Value], time: bool) -> Value {
         let present: Vec<&Value> = values.iter().copied().filter(|v| !super::is_empty(v)).collect();
         let numbers: Vec<&serde_json::Number> = present.iter().filter_map(|v| v.as_number()).collect();
         match self {
@@ -293,13 +295,13 @@ impl Aggregate {
             Self::Max => present
                 .iter()
                 .copied()
-                .max_by(|a, b| compare_values(Some(a), Some(b)))
+                .max_by(|a, b| compare_field(time, Some(a), Some(b)))
                 .cloned()
                 .unwrap_or(Value::Null),
             Self::Min => present
                 .iter()
                 .copied()
-                .min_by(|a, b| compare_values(Some(a), Some(b)))
+                .min_by(|a, b| compare_field(time, Some(a), Some(b)))
                 .cloned()
                 .unwrap_or(Value::Null),
             Self::First => values.first().map(|v| (*v).clone()).unwrap_or(Value::Null),
@@ -315,5 +317,30 @@ impl Aggregate {
                 Value::Array(set)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_and_earliest_of_a_time_field_are_by_instant() {
+        let schema = Schema::new(&[("created_at", FieldKind::Time)]);
+        let documents: Vec<Document> = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00Z"]
+            .iter()
+            .map(|t| Map::from_iter([("created_at".to_owned(), json!(t))]))
+            .collect();
+        let query: StatisticsQuery = serde_json::from_value(json!({ "aggregate": [{ "group": { "fields": [
+            { "key": "created_at", "name": "latest", "operator": "max" },
+            { "key": "created_at", "name": "earliest", "operator": "min" },
+        ] } }] }))
+        .unwrap();
+        let now = Timestamp::from_timestamp_millis(1_764_000_000_000).unwrap();
+        let answer = query.run(documents, &schema, now).unwrap();
+        assert_eq!(
+            answer.results,
+            [json!({ "latest": "2026-01-01T00:00:00.500Z", "earliest": "2026-01-01T00:00:00Z" })]
+        );
     }
 }
