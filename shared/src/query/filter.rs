@@ -207,7 +207,13 @@ impl Predicate {
                     return Err(invalid(format!("{o} cannot compare the list {}", condition.k)));
                 }
                 let (order, or_equal) = ordering(o).expect("listed");
-                Operation::Compare(order, or_equal, comparable(v)?)
+                let value = comparable(v)?;
+                // A time field against a time compares instants, as `datetime_*` does; against any
+                // other text (say `"2026"`), text.
+                match (kind, value.as_str().and_then(parse_time)) {
+                    (FieldKind::Time, Some(at)) => Operation::Time(order, or_equal, at),
+                    _ => Operation::Compare(order, or_equal, value),
+                }
             }
             "exists" => Operation::Exists(v.as_bool().ok_or_else(|| invalid("exists takes true or false"))?),
             "contain" => Operation::Contain(text_of(v, o)?.to_lowercase()),
@@ -360,6 +366,11 @@ mod tests {
             (json!({ "k": "name", "v": ["^B", "a$"], "o": "regex_in" }), vec!["alpha", "Beta", "gamma"]),
             (json!({ "k": "scope", "v": "orders:write" }), vec!["Beta"]),
             (json!({ "k": "created_at", "v": "2025-11-10", "o": "datetime_gt" }), vec!["alpha"]),
+            // A time field against a time compares instants (text would put …:00.500Z first)…
+            (json!({ "k": "created_at", "v": "2025-11-24T15:00:00.500Z", "o": "lt" }), vec!["alpha", "Beta"]),
+            (json!({ "k": "created_at", "v": "2025-11-24T16:00:00+01:00", "o": "gte" }), vec!["alpha"]),
+            // …and against other text, text.
+            (json!({ "k": "created_at", "v": "2025-11", "o": "gt" }), vec!["alpha", "Beta"]),
             (json!({ "k": "created_at", "v": "2025-11-01T00:00:00Z", "o": "datetime_lte" }), vec!["Beta"]),
             (json!({ "k": "created_at", "v": "now-2h", "o": "timediff_gte" }), vec!["alpha"]),
             (json!({ "k": "created_at", "v": "now-2h", "o": "timediff_lt" }), vec!["Beta"]),

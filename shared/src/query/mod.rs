@@ -289,15 +289,15 @@ pub(crate) fn compare_field(time: bool, a: Option<&Value>, b: Option<&Value>) ->
     }
 }
 
-type Instant = chrono::DateTime<chrono::FixedOffset>;
+pub(crate) type Instant = chrono::DateTime<chrono::FixedOffset>;
 
-fn instant(value: Option<&Value>) -> Option<Instant> {
+pub(crate) fn instant(value: Option<&Value>) -> Option<Instant> {
     value.and_then(Value::as_str).and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
 }
 
-/// Values that are no time (absent, empty) come first, in [`compare_values`]' order: a total
-/// order, as sorting needs.
-fn compare_instants(
+/// Values that are no time (absent, empty, or text that does not parse) come first, in
+/// [`compare_values`]' order; then times by instant. A total order, as sorting needs.
+pub(crate) fn compare_instants(
     x: Option<Instant>,
     y: Option<Instant>,
     a: Option<&Value>,

@@ -1,14 +1,14 @@
 //! SpaceONE's `StatisticsQuery`: filter, then `aggregate` stages (group, count, sort, project,
 //! limit, skip) or `distinct`, then `page`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Condition, Document, FieldKind, Filter, Page, Schema, Sort, check_sort, compare_field, compare_values,
-    invalid, known, sort_documents,
+    Condition, Document, FieldKind, Filter, Instant, Page, Schema, Sort, check_sort, compare_field,
+    compare_instants, instant, invalid, known, sort_documents,
 };
 use crate::error::Error;
 use crate::model::Timestamp;
@@ -110,8 +110,8 @@ impl StatisticsQuery {
         let mut documents: Vec<Document> = documents.into_iter().filter(|d| filter.matches(d)).collect();
         let results: Vec<Value> = match &self.distinct {
             Some(field) => {
-                known(schema, field)?;
-                distinct(&documents, field)
+                let time = known(schema, field)? == FieldKind::Time;
+                distinct(&documents, field, time)
             }
             None => {
                 let mut schema = schema.clone();
@@ -132,22 +132,24 @@ impl StatisticsQuery {
     }
 }
 
-/// The different non-empty values of a field (list fields count each element), in order.
-fn distinct(documents: &[Document], field: &str) -> Vec<Value> {
-    let mut values: Vec<Value> = Vec::new();
+/// The different non-empty values of a field (list fields count each element), in order; a time
+/// field's by instant.
+fn distinct(documents: &[Document], field: &str, time: bool) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    let mut values: Vec<(Option<Instant>, Value)> = Vec::new();
     for value in documents.iter().filter_map(|d| d.get(field)) {
         let items = match value {
-            Value::Array(items) => items.clone(),
-            other => vec![other.clone()],
+            Value::Array(items) => items.as_slice(),
+            other => std::slice::from_ref(other),
         };
         for item in items {
-            if !super::is_empty(&item) && !values.contains(&item) {
-                values.push(item);
+            if !super::is_empty(item) && seen.insert(item.to_string()) {
+                values.push((time.then(|| instant(Some(item))).flatten(), item.clone()));
             }
         }
     }
-    values.sort_by(|a, b| compare_values(Some(a), Some(b)));
-    values
+    values.sort_by(|(x, a), (y, b)| compare_instants(*x, *y, Some(a), Some(b)));
+    values.into_iter().map(|(_, value)| value).collect()
 }
 
 impl Stage {
@@ -342,5 +344,17 @@ mod tests {
             answer.results,
             [json!({ "latest": "2026-01-01T00:00:00.500Z", "earliest": "2026-01-01T00:00:00Z" })]
         );
+    }
+
+    #[test]
+    fn distinct_times_come_once_each_in_instant_order() {
+        let schema = Schema::new(&[("created_at", FieldKind::Time)]);
+        let times = ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00Z", "", "2026-01-01T00:00:00.500Z"];
+        let documents: Vec<Document> =
+            times.iter().map(|t| Map::from_iter([("created_at".to_owned(), json!(t))])).collect();
+        let query: StatisticsQuery = serde_json::from_value(json!({ "distinct": "created_at" })).unwrap();
+        let now = Timestamp::from_timestamp_millis(1_764_000_000_000).unwrap();
+        let answer = query.run(documents, &schema, now).unwrap();
+        assert_eq!(answer.results, [json!("2026-01-01T00:00:00Z"), json!("2026-01-01T00:00:00.500Z")]);
     }
 }
