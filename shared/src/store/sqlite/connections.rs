@@ -156,8 +156,7 @@ impl Readers {
 
     /// Runs `read` on an idle connection, or a new one.
     pub fn with<T>(&self, read: impl FnOnce(&Connection) -> T) -> Result<T, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-        let connection = match idle {
+        let connection = match self.take_idle() {
             Some(connection) => connection,
             None => {
                 let connection = open(&self.path)?;
@@ -165,12 +164,29 @@ impl Readers {
                 connection
             }
         };
+        Ok(self.read_then_keep(connection, read))
+    }
+
+    /// Runs `read` on an idle connection if there is one (opening one takes file system calls
+    /// and may wait for a lock); `Err(read)` if there is none.
+    pub fn with_idle<T, F: FnOnce(&Connection) -> T>(&self, read: F) -> Result<T, F> {
+        match self.take_idle() {
+            Some(connection) => Ok(self.read_then_keep(connection, read)),
+            None => Err(read),
+        }
+    }
+
+    fn take_idle(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop()
+    }
+
+    fn read_then_keep<T>(&self, connection: Connection, read: impl FnOnce(&Connection) -> T) -> T {
         let outcome = read(&connection);
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE_READERS {
             idle.push(connection);
         }
-        Ok(outcome)
+        outcome
     }
 }
 

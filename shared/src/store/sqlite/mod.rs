@@ -94,33 +94,44 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.read_on_blocking_thread(operation, on_connection(operation, read)).await
+    }
+
+    /// A lookup by id. It runs on the calling thread when an idle read connection is at hand: from
+    /// SQLite's page cache it takes microseconds, less than the hand-off to a blocking thread and
+    /// back, which was most of a detail request's time. Else a blocking thread opens a connection.
+    async fn look_up<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.readers.with_idle(on_connection(operation, read)) {
+            Ok(outcome) => outcome,
+            Err(read) => self.read_on_blocking_thread(operation, read).await,
+        }
+    }
+
+    async fn read_on_blocking_thread<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || read_on(&readers, operation, read))
+        tokio::task::spawn_blocking(move || readers.with(read)?)
             .await
             .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?
     }
-
-    /// Runs `read` on a read connection, on the calling thread: for a lookup by id, which takes
-    /// microseconds from SQLite's page cache, less than a hand-off to a blocking thread and back
-    /// (that hand-off was most of a detail request's time).
-    fn read_here<T>(
-        &self,
-        operation: &'static str,
-        read: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        read_on(&self.readers, operation, read)
-    }
 }
 
-fn read_on<T>(
-    readers: &Readers,
+/// `read` as a read connection runs it, its failures named after `operation`.
+fn on_connection<T>(
     operation: &'static str,
     read: impl FnOnce(&Tx<'_>) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    readers.with(|connection| {
+) -> impl FnOnce(&Connection) -> Result<T, StoreError> {
+    move |connection| {
         let tx = Tx { connection, lapsing_writes: &Cell::new(0) };
         read(&tx).map_err(|err| prefixed(operation, err))
-    })?
+    }
 }
 
 /// The writer did not answer: the operation panicked, its batch could not begin, or the writer
@@ -219,8 +230,12 @@ impl Tx<'_> {
     /// creation time, so the domain index is left as it is.
     fn update_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
-        self.execute("UPDATE keys SET item = ?2 WHERE id = ?1", params![key.api_key_id.as_str(), item])
-            .map(drop)
+        match self
+            .execute("UPDATE keys SET item = ?2 WHERE id = ?1", params![key.api_key_id.as_str(), item])?
+        {
+            1 => Ok(()),
+            rows => Err(self.fail(format!("an update of key {} changed {rows} rows", key.api_key_id))),
+        }
     }
 
     /// Inserts the key (`verb` says what happens when its id is taken); says whether it did.
@@ -379,7 +394,8 @@ impl Store for SqliteStore {
     }
 
     async fn get_key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        self.read_here("get key", |tx| tx.key(id))
+        let id = id.clone();
+        self.look_up("get key", move |tx| tx.key(&id)).await
     }
 
     async fn get_keys(&self, ids: &[ApiKeyId]) -> Result<Vec<ApiKey>, StoreError> {
