@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Imported, KeyListing, ListingFilter, Record, RefreshMarker, Store, StoreError, WriteError};
+use super::{Imported, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
 
@@ -137,23 +137,6 @@ impl Store for MemoryStore {
 
     async fn list_key_ids(&self, domain_id: &str) -> Result<Vec<ApiKeyId>, StoreError> {
         Ok(self.list_keys(domain_id).await?.into_iter().map(|key| key.api_key_id).collect())
-    }
-
-    async fn list_listings(
-        &self,
-        domain_id: &str,
-        filter: &ListingFilter,
-    ) -> Result<Vec<KeyListing>, StoreError> {
-        let mut listings: Vec<KeyListing> = self
-            .tables()
-            .keys
-            .values()
-            .filter(|key| key.domain_id == domain_id)
-            .map(KeyListing::from)
-            .filter(|listing| filter.matches(listing))
-            .collect();
-        listings.sort_by(|a, b| (a.created_at, &a.api_key_id).cmp(&(b.created_at, &b.api_key_id)));
-        Ok(listings)
     }
 
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
