@@ -2,14 +2,18 @@
 //! (never through the API, which does not show hashes). Key values are never stored, so never
 //! exported; the keys keep working wherever the same pepper is configured.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use keygate_core::config;
+use keygate_core::service::check_stored_key;
+use keygate_core::signature::Credential;
 use keygate_core::store::Record;
 
-use crate::data_dir;
+use crate::data_dir::{self, DataDir};
 use crate::store_choice::{Existing, StoreArgs};
 
 #[derive(Args)]
@@ -29,6 +33,11 @@ pub struct ImportArgs {
     /// Import into a store that already holds items, adding only what it lacks.
     #[arg(long)]
     merge: bool,
+    /// Also import the keys of this domain, which no admin credential here manages (repeatable).
+    /// By default a key is imported only into a domain that KEYGATE_ADMIN_CREDENTIALS, or the
+    /// data directory's credentials.json, names: any other would be a key no admin can see.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
     #[command(flatten)]
     into: Source,
 }
@@ -71,6 +80,8 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
         }
         None => Box::new(std::io::stdin().lock()),
     };
+    let mut domains = administered_domains(&args.into.data_dir);
+    domains.extend(args.domains.iter().cloned());
     // Every line is read and checked before anything is written: a bad file changes nothing.
     let mut records = Vec::new();
     for (index, line) in source.lines().enumerate() {
@@ -79,7 +90,7 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
             continue;
         }
         let record: Record = serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", index + 1))?;
-        record.check().map_err(|e| format!("line {}: {e}", index + 1))?;
+        check(&record, &domains).map_err(|e| format!("line {}: {e}", index + 1))?;
         records.push(record);
     }
     let into = args.into.store.describe(&args.into.data_dir);
@@ -91,12 +102,41 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
              never overwriting"
         ));
     }
-    let imported = store.import(&records).await.map_err(|e| e.to_string())?;
+    let imported = store.import(&records).await.map_err(|e| {
+        format!(
+            "{e}; an import writes each record only where none is, so the same command again with \
+             --merge finishes it exactly"
+        )
+    })?;
     eprintln!(
         "keygate: imported {} records, kept {} already there (an import never overwrites), into {into}",
         imported.added, imported.kept
     );
     Ok(())
+}
+
+/// A record is imported only if the API could have written it: a key passes the rules a created
+/// key passes, in a domain an admin here manages.
+fn check(record: &Record, domains: &BTreeSet<String>) -> Result<(), String> {
+    let Record::Key(key) = record else { return Ok(()) };
+    let refused = |reason: String| format!("key {}: {reason}", key.api_key_id);
+    check_stored_key(key).map_err(|e| refused(e.to_string()))?;
+    if !domains.contains(&key.domain_id) {
+        return Err(refused(format!(
+            "no admin credential here manages its domain; --domain {} imports it anyway",
+            key.domain_id
+        )));
+    }
+    Ok(())
+}
+
+/// The domains the admin credentials that a server started here would load manage.
+fn administered_domains(data_dir: &Path) -> BTreeSet<String> {
+    let credentials = match std::env::var(config::ADMIN_CREDENTIALS) {
+        Ok(json) => serde_json::from_str::<Vec<Credential>>(&json).unwrap_or_default(),
+        Err(_) => DataDir::new(data_dir.to_owned()).credentials().unwrap_or_default(),
+    };
+    credentials.into_iter().map(|credential| credential.domain_id).collect()
 }
 
 /// The backup holds key hashes and replay nonces: readable by its owner only.

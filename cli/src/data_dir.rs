@@ -68,15 +68,17 @@ impl DataDir {
     /// The first credential of the directory, for the CLI.
     pub fn credential(&self) -> Result<Credential, String> {
         let path = self.path.join(CREDENTIALS_FILE);
-        let text = fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)",
-                path.display()
-            )
+        let list = self.credentials().map_err(|e| {
+            format!("{e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)")
         })?;
-        let list: Vec<Credential> =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         list.into_iter().next().ok_or_else(|| format!("{} holds no credential", path.display()))
+    }
+
+    /// Every admin credential of the directory.
+    pub fn credentials(&self) -> Result<Vec<Credential>, String> {
+        let path = self.path.join(CREDENTIALS_FILE);
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn read_or_create(&self, name: &str, create: impl FnOnce() -> String) -> Result<String, String> {

@@ -115,3 +115,46 @@ fn the_memory_store_has_nothing_to_export() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("choose sqlite or a --table"));
 }
+
+/// The review's edited backups: each changes one line of a real export, and each is refused with
+/// the line named, leaving the new store empty. The unedited file then imports.
+#[tokio::test]
+async fn an_edited_backup_that_breaks_a_rule_of_the_api_is_refused_naming_its_line() {
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server = start_with(old.path(), &[]);
+    cli(&server, old.path(), &["--scope", "read", "--name", "first"]);
+    drop(server);
+    let backup = old.path().join("backup.jsonl");
+    succeeded(keygate(&["export", "--output", backup.to_str().unwrap()], old.path()));
+    std::fs::copy(old.path().join("credentials.json"), new.path().join("credentials.json")).unwrap();
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&backup).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let key_line = lines.iter().position(|record| record["kind"] == "key").expect("a key record");
+
+    let edits: [(&str, fn(&mut Value), &str); 7] = [
+        ("scope with a space", |k| k["scope"] = json!(["read admin"]), "each scope entry"),
+        ("generation at u32::MAX", |k| k["primary"]["generation"] = json!(u32::MAX), "primary.generation"),
+        ("empty domain", |k| k["domain_id"] = json!(""), "domain_id"),
+        ("long name", |k| k["name"] = json!("n".repeat(5000)), "name must be 1 to 64"),
+        ("bidi name", |k| k["name"] = json!("abc\u{202e}fed"), "name must be 1 to 64"),
+        ("unknown field", |k| k["owner_override"] = json!(true), "unknown field `owner_override`"),
+        ("another tenant's domain", |k| k["domain_id"] = json!("domain-b"), "--domain domain-b"),
+    ];
+    for (what, edit, says) in edits {
+        let mut edited = lines.clone();
+        edit(&mut edited[key_line]);
+        let file = new.path().join("edited.jsonl");
+        let text: String = edited.iter().map(|record| format!("{record}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let output = keygate(&["import", "--input", file.to_str().unwrap()], new.path());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{what}: imported");
+        assert!(
+            stderr.contains(&format!("line {}", key_line + 1)) && stderr.contains(says),
+            "{what}: {stderr}"
+        );
+        assert!(!new.path().join("keygate.db").exists(), "{what}: nothing was written");
+    }
+    let said = succeeded(keygate(&["import", "--input", backup.to_str().unwrap()], new.path()));
+    assert!(said.contains(&format!("imported {} records", lines.len())), "{said}");
+}

@@ -45,6 +45,10 @@ pub enum Error {
     /// A store or signing failure. The cause is logged, never shown.
     #[error("internal: {0}")]
     Internal(String),
+    /// The store could not take a write a refusal depends on (a refused admin write's spent
+    /// signature): worth retrying, signed anew. The cause is logged, never shown.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for Error {

@@ -134,6 +134,7 @@ pub enum KeySlot {
 /// One of the two key values of a key: only its keyed hash and, for recognition, its last
 /// four characters are kept, with how many times the slot's value has been replaced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StoredSecret {
     pub hash: SecretHash,
     pub last4: String,
@@ -165,17 +166,21 @@ impl StoredSecret {
         format!("*****{}", self.last4)
     }
 
-    /// The slot after `new` replaced this value.
-    pub fn replaced_by(&self, new: &NewSecret) -> Self {
-        Self {
+    /// The slot after `new` replaced this value; `None` when the slot has no next generation (a
+    /// generation that stood still would let the families of the replaced value live on).
+    pub fn replaced_by(&self, new: &NewSecret) -> Option<Self> {
+        Some(Self {
             hash: new.hash.clone(),
             last4: new.last4.clone(),
-            generation: self.generation.saturating_add(1),
-        }
+            generation: self.generation.checked_add(1)?,
+        })
     }
 }
 
+/// Stores and backups keep it as serialised; a field this version does not know is refused, not
+/// dropped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiKey {
     pub api_key_id: ApiKeyId,
     pub domain_id: String,
@@ -311,24 +316,27 @@ impl ApiKey {
         }
     }
 
-    pub fn apply(&mut self, change: &KeyChange) {
+    /// The key after `change`; `None` when a slot it replaces has no next generation.
+    pub fn changed(&self, change: &KeyChange) -> Option<ApiKey> {
+        let mut key = self.clone();
         if let Some(state) = change.state {
-            self.state = state;
+            key.state = state;
         }
         if let Some(name) = &change.name {
-            self.name = name.clone();
+            key.name = name.clone();
         }
         if let Some(description) = &change.description {
-            self.description = description.clone();
+            key.description = description.clone();
         }
         if let Some(primary) = &change.primary {
-            self.primary = self.primary.replaced_by(primary);
+            key.primary = self.primary.replaced_by(primary)?;
         }
         if let Some(secondary) = &change.secondary {
-            self.secondary = self.secondary.replaced_by(secondary);
+            key.secondary = self.secondary.replaced_by(secondary)?;
         }
-        self.modifier = change.modifier.clone();
-        self.modified_at = change.modified_at;
+        key.modifier = change.modifier.clone();
+        key.modified_at = change.modified_at;
+        Some(key)
     }
 
     /// Consumes one unit; the caller has checked [`ApiKey::check_mintable`].

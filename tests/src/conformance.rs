@@ -428,8 +428,7 @@ pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn
     };
     let changed =
         store.change_key(&f.key.api_key_id, "domain-a", &change, &nonce("c1", later)).await.unwrap();
-    let mut expected = f.key.clone();
-    expected.apply(&change);
+    let expected = f.key.changed(&change).expect("a next generation");
     assert_eq!(changed, expected);
     let rotated = StoredSecret { hash: replacement.hash, last4: replacement.last4, generation: 1 };
     assert_eq!(
@@ -444,6 +443,25 @@ pub async fn change_applies_to_a_key_of_the_domain_once_per_nonce(store: Arc<dyn
     let replayed = store.change_key(&f.key.api_key_id, "domain-a", &again, &nonce("c1", later)).await;
     assert!(matches!(replayed, Err(WriteError::Replayed)), "{replayed:?}");
     assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(expected), "a replay changes nothing");
+}
+
+/// A slot at its last generation cannot be replaced: a generation that stood still would keep
+/// the replaced value's token families alive.
+pub async fn a_slot_at_its_last_generation_is_not_replaced(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let mut f = fixture(now, 5);
+    f.key.primary.generation = u32::MAX;
+    put(&store, &f.key).await;
+    let rotate = |slot_primary: bool| {
+        let new = NewSecret { hash: other_hash(), last4: "LAST".into() };
+        let (primary, secondary) = if slot_primary { (Some(new), None) } else { (None, Some(new)) };
+        KeyChange { primary, secondary, ..KeyChange::by("AKADMIN", now) }
+    };
+    let refused = store.change_key(&f.key.api_key_id, "domain-a", &rotate(true), &nonce("g1", now)).await;
+    assert!(matches!(refused, Err(WriteError::Rejected(None))), "{refused:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(f.key.clone()), "unchanged");
+    let other = store.change_key(&f.key.api_key_id, "domain-a", &rotate(false), &nonce("g2", now)).await;
+    assert_eq!(other.expect("the other slot moves on").secondary.generation, 1);
 }
 
 pub async fn change_refuses_another_domains_or_a_missing_key(store: Arc<dyn Store>) {
@@ -476,6 +494,33 @@ pub async fn delete_removes_a_key_of_the_domain_once_per_nonce(store: Arc<dyn St
     assert!(store.get_key(&g.key.api_key_id).await.unwrap().is_some());
     let gone = store.consume_for_token(&f.key.api_key_id, &f.primary, now).await;
     assert!(matches!(gone, Err(WriteError::Rejected(None))), "a deleted key mints nothing");
+}
+
+/// A refused write's nonce, spent alone, refuses every later write that presents it; spending it
+/// again is done when this handling spent it and a replay when another did. It lapses in time.
+pub async fn a_spent_nonce_refuses_every_later_write(store: Arc<dyn Store>) {
+    let now = Clock::default().now();
+    let f = fixture(now, 5);
+    put(&store, &f.key).await;
+    let spent = nonce("refused", now);
+    store.spend_nonce(&spent, now).await.expect("spent");
+    store.spend_nonce(&spent, now).await.expect("the same handling again");
+    let replay = store.spend_nonce(&nonce("refused", now), now).await;
+    assert!(matches!(replay, Err(WriteError::Replayed)), "{replay:?}");
+
+    let disable = KeyChange { state: Some(KeyState::Disabled), ..KeyChange::by("AKADMIN", now) };
+    let changed = store.change_key(&f.key.api_key_id, "domain-a", &disable, &nonce("refused", now)).await;
+    assert!(matches!(changed, Err(WriteError::Replayed)), "{changed:?}");
+    let deleted = store.delete_key(&f.key.api_key_id, "domain-a", &nonce("refused", now), now).await;
+    assert!(matches!(deleted, Err(WriteError::Replayed)), "{deleted:?}");
+    let g = fixture(now, 5);
+    let created = store.create_key(&g.key, Some(&nonce("refused", now))).await;
+    assert!(matches!(created, Err(WriteError::Replayed)), "{created:?}");
+    assert_eq!(store.get_key(&f.key.api_key_id).await.unwrap(), Some(f.key.clone()), "nothing changed");
+    assert_eq!(store.get_key(&g.key.api_key_id).await.unwrap(), None);
+
+    let lapsed = spent.expires_at + TimeDelta::seconds(1);
+    store.spend_nonce(&nonce("refused", lapsed), lapsed).await.expect("a lapsed nonce counts as absent");
 }
 
 /// Many lapsed markers later, a live one still counts (the embedded store sweeps lapsed entries).
@@ -568,8 +613,10 @@ macro_rules! store_conformance {
             listings_are_filtered_by_exact_equalities,
             change_applies_to_a_key_of_the_domain_once_per_nonce,
             change_refuses_another_domains_or_a_missing_key,
+            a_slot_at_its_last_generation_is_not_replaced,
             delete_removes_a_key_of_the_domain_once_per_nonce,
             a_write_sent_again_by_its_own_request_is_applied_once,
+            a_spent_nonce_refuses_every_later_write,
             sweeping_lapsed_markers_keeps_live_ones,
             export_then_import_restores_without_overwriting,
         );

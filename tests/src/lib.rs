@@ -323,6 +323,9 @@ impl Store for UnavailableStore {
     ) -> Result<(), WriteError> {
         Err(down().into())
     }
+    async fn spend_nonce(&self, _: &ReplayNonce, _: Timestamp) -> Result<(), WriteError> {
+        Err(down().into())
+    }
     async fn revoke_family(&self, _: &str, _: Timestamp, _: Timestamp) -> Result<(), StoreError> {
         Err(down())
     }
@@ -429,6 +432,9 @@ impl Store for LaggingIndex {
         now: Timestamp,
     ) -> Result<(), WriteError> {
         self.keys.delete_key(id, domain_id, nonce, now).await
+    }
+    async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError> {
+        self.keys.spend_nonce(nonce, now).await
     }
     async fn revoke_family(
         &self,

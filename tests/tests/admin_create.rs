@@ -181,6 +181,8 @@ async fn create_answers_400_to_invalid_bodies() {
         ("oversized", oversized, "ERROR_INVALID_ARGUMENT", "body is larger than 65536 bytes"),
     ];
     for (what, body, code, message) in cases {
+        // A refused create spends its signature: each is signed at a millisecond of its own.
+        t.clock.advance(TimeDelta::milliseconds(1));
         let (status, json, _) = t.send(t.signed_create(&body, ACCESS_KEY, SECRET_KEY)).await;
         assert_eq!((status, json), (400, spaceone_error(code, message)), "{what}");
     }
@@ -272,10 +274,13 @@ async fn a_second_write_signed_in_the_same_millisecond_is_told_to_sign_again() {
 }
 
 #[tokio::test]
-async fn create_answers_500_when_the_store_is_down() {
+async fn create_answers_503_when_the_store_is_down() {
+    // The create fails, and so does spending its signature: the client must sign again.
     let t = TestApp::with(&Settings::new(), Arc::new(UnavailableStore));
-    let (status, json, _) = t.send(t.signed_create(&create_body(), ACCESS_KEY, SECRET_KEY)).await;
-    assert_eq!((status, json), (500, spaceone_error("ERROR_INTERNAL_API", "internal error")));
+    let (status, json, response) = t.send(t.signed_create(&create_body(), ACCESS_KEY, SECRET_KEY)).await;
+    let unavailable = "service unavailable: sign the request again and retry";
+    assert_eq!((status, json), (503, spaceone_error("ERROR_UNAVAILABLE", unavailable)));
+    assert_eq!(response.headers()["retry-after"], "1");
 }
 
 #[tokio::test]

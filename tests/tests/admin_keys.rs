@@ -133,6 +133,8 @@ async fn key_routes_answer_400_to_bad_bodies_and_parameters() {
         ),
     ];
     for (what, method, path, body, message) in cases {
+        // A refused write spends its signature: each is signed at a millisecond of its own.
+        t.clock.advance(TimeDelta::milliseconds(1));
         let (status, json, _) = t.send(t.admin(method, &path, body, false)).await;
         assert_eq!((status, json), (400, spaceone_error("ERROR_INVALID_ARGUMENT", message)), "{what}");
     }
@@ -226,16 +228,20 @@ async fn wrong_methods_on_key_routes_answer_405() {
 }
 
 #[tokio::test]
-async fn every_admin_route_answers_500_in_its_envelope_when_the_store_is_down() {
+async fn every_admin_route_answers_in_its_envelope_when_the_store_is_down() {
     let t = TestApp::with(&Settings::new(), std::sync::Arc::new(UnavailableStore));
     let id = "api-key-0123456789ab";
     let spaceone = spaceone_error("ERROR_INTERNAL_API", "internal error");
     let ncp = json!({ "error": { "errorCode": "500", "message": "internal error" } });
+    // A write whose signature cannot be spent either asks to be signed again and retried.
+    let unavailable = "service unavailable: sign the request again and retry";
+    let spaceone_write = spaceone_error("ERROR_UNAVAILABLE", unavailable);
+    let ncp_write = json!({ "error": { "errorCode": "503", "message": unavailable } });
     let cases = [
         (Method::Get, format!("/identity/v1/api-key/{id}"), "", &spaceone),
-        (Method::Put, format!("/identity/v1/api-key/{id}/enable"), "", &spaceone),
-        (Method::Put, format!("/identity/v1/api-key/{id}/disable"), "", &spaceone),
-        (Method::Delete, format!("/identity/v1/api-key/{id}"), "", &spaceone),
+        (Method::Put, format!("/identity/v1/api-key/{id}/enable"), "", &spaceone_write),
+        (Method::Put, format!("/identity/v1/api-key/{id}/disable"), "", &spaceone_write),
+        (Method::Delete, format!("/identity/v1/api-key/{id}"), "", &spaceone_write),
         (Method::Get, "/identity/v1/api-keys".to_owned(), "", &spaceone),
         (Method::Post, "/identity/v1/api-keys/search".to_owned(), "{}", &spaceone),
         (Method::Post, "/identity/v1/api-keys/search".to_owned(), r#"{"query":{"keyword":"x"}}"#, &spaceone),
@@ -246,17 +252,18 @@ async fn every_admin_route_answers_500_in_its_envelope_when_the_store_is_down() 
             &spaceone,
         ),
         (Method::Post, "/identity/v1/api-keys/stat".to_owned(), r#"{"query":{}}"#, &spaceone),
-        (Method::Post, "/api/v1/api-keys".to_owned(), r#"{"apiKeyName":"n"}"#, &ncp),
+        (Method::Post, "/api/v1/api-keys".to_owned(), r#"{"apiKeyName":"n"}"#, &ncp_write),
         (Method::Get, "/api/v1/api-keys".to_owned(), "", &ncp),
         (Method::Get, "/api/v1/api-keys?apiKeyName=x".to_owned(), "", &ncp),
         (Method::Get, format!("/api/v1/api-keys/{id}"), "", &ncp),
-        (Method::Put, format!("/api/v1/api-keys/{id}"), r#"{"isEnabled":false}"#, &ncp),
-        (Method::Patch, format!("/api/v1/api-keys/{id}"), r#"{"keyType":"PRIMARY"}"#, &ncp),
-        (Method::Delete, format!("/api/v1/api-keys/{id}"), "", &ncp),
+        (Method::Put, format!("/api/v1/api-keys/{id}"), r#"{"isEnabled":false}"#, &ncp_write),
+        (Method::Patch, format!("/api/v1/api-keys/{id}"), r#"{"keyType":"PRIMARY"}"#, &ncp_write),
+        (Method::Delete, format!("/api/v1/api-keys/{id}"), "", &ncp_write),
     ];
     for (method, path, body, expected) in cases {
         let (status, json, _) = t.send(t.admin(method, &path, body, false)).await;
-        assert_eq!((status, &json), (500, expected), "{method:?} {path}");
+        let status_expected = if *expected == spaceone_write || *expected == ncp_write { 503 } else { 500 };
+        assert_eq!((status, &json), (status_expected, expected), "{method:?} {path}");
     }
 }
 

@@ -584,3 +584,100 @@ async fn a_corpus_of_hostile_requests_is_refused_in_shape_and_changes_nothing() 
     assert_eq!(remaining(&t, &key).await, 49, "no unit consumed but the first token's");
     eprintln!("{count} hostile requests, answers by status: {by_status:?}, 0 × 5xx, no key changed");
 }
+
+#[tokio::test]
+async fn a_signature_whose_write_was_refused_is_spent_on_every_state_changing_route() {
+    let t = TestApp::new().await;
+    let id = |created: Value| created["apiKeyId"].as_str().unwrap().to_owned();
+    let mine = id(t.send(t.admin(Method::Post, NCP_KEYS, r#"{"apiKeyName":"mine"}"#, false)).await.1);
+    let theirs = id(t.send(t.admin(Method::Post, NCP_KEYS, r#"{"apiKeyName":"theirs"}"#, true)).await.1);
+    let (ncp_mine, ncp_theirs) = (format!("{NCP_KEYS}/{mine}"), format!("{NCP_KEYS}/{theirs}"));
+    let (mine, theirs) = (format!("/identity/v1/api-key/{mine}"), format!("/identity/v1/api-key/{theirs}"));
+    let (disable, disable_theirs, enable) =
+        (format!("{mine}/disable"), format!("{theirs}/disable"), format!("{mine}/enable"));
+    let long_name = json!({ "name": "n".repeat(65), "user_id": "u" }).to_string();
+    let long_ncp_name = json!({ "apiKeyName": "n".repeat(65) }).to_string();
+    let other_domain = json!({ "domain_id": OTHER_DOMAIN }).to_string();
+    let other_domain_create = json!({ "user_id": "u", "domain_id": OTHER_DOMAIN }).to_string();
+    let (create, user, disabled) = ("/identity/v1/api-keys", r#"{"user_id":"u"}"#, r#"{"isEnabled":false}"#);
+    let primary = r#"{"keyType":"PRIMARY"}"#;
+
+    // Each route with each kind of body or target it refuses (and the status it refuses with),
+    // then the body the attacker wanted.
+    let cases: [(Method, &str, &str, u16, &str); 23] = [
+        (Method::Post, create, "{", 400, user),
+        (Method::Post, create, r#"{"user_id":"u","color":1}"#, 400, user),
+        (Method::Post, create, r#"{"user_id":7}"#, 400, user),
+        (Method::Post, create, r#"{"name":"x"}"#, 400, user),
+        (Method::Post, create, &long_name, 400, user),
+        (Method::Post, create, &other_domain_create, 403, user),
+        (Method::Put, &disable, "[", 400, ""),
+        (Method::Put, &disable, &other_domain, 403, ""),
+        (Method::Put, &disable_theirs, "", 404, ""),
+        (Method::Put, &enable, r#"{"extra":true}"#, 400, ""),
+        (Method::Delete, &mine, "1", 400, ""),
+        (Method::Delete, &mine, &other_domain, 403, ""),
+        (Method::Delete, &theirs, "", 404, ""),
+        (Method::Post, NCP_KEYS, "{}", 400, r#"{"apiKeyName":"k"}"#),
+        (Method::Post, NCP_KEYS, &long_ncp_name, 400, r#"{"apiKeyName":"k"}"#),
+        (Method::Put, &ncp_mine, &long_ncp_name, 400, disabled),
+        (Method::Put, &ncp_mine, r#"{"apiKeyName":" "}"#, 400, disabled),
+        (Method::Put, &ncp_mine, r#"{"isEnabled":"no"}"#, 400, disabled),
+        (Method::Put, &ncp_theirs, disabled, 404, disabled),
+        (Method::Patch, &ncp_mine, r#"{"keyType":"primary"}"#, 400, primary),
+        (Method::Patch, &ncp_mine, "", 400, r#"{"keyType":"SECONDARY"}"#),
+        (Method::Patch, &ncp_theirs, primary, 404, primary),
+        (Method::Delete, &ncp_theirs, "", 404, ""),
+    ];
+    for (method, path, refused, refused_status, wanted) in cases {
+        // Each case signs at its own millisecond: a signature names its time.
+        t.clock.advance(TimeDelta::milliseconds(1));
+        let before = snapshot(&t).await;
+        let captured = t.admin(method, path, refused, false);
+        assert_eq!(t.send(captured.clone()).await.0, refused_status, "{method:?} {path} with {refused:?}");
+
+        let (status, json, _) = t.send(with_body(&captured, wanted)).await;
+        let replayed = match path.starts_with(NCP_KEYS) {
+            true => ncp_error(401, REPLAYED),
+            false => spaceone_error("ERROR_AUTHENTICATE_FAILURE", REPLAYED),
+        };
+        assert_eq!((status, json), (401, replayed), "{method:?} {path}: {refused:?}, then {wanted:?}");
+        assert_eq!(snapshot(&t).await, before, "{method:?} {path}: nothing changed");
+    }
+}
+
+#[tokio::test]
+async fn capture_refuse_reuse_cannot_regenerate_a_key_or_disable_it() {
+    let t = TestApp::new().await;
+    let created = t.send(t.admin(Method::Post, NCP_KEYS, r#"{"apiKeyName":"k"}"#, false)).await.1;
+    let path = format!("{NCP_KEYS}/{}", created["apiKeyId"].as_str().unwrap());
+    let before = snapshot(&t).await;
+
+    // The review's two cases: a regenerate refused for its lower-case slot, then resent as the
+    // slot it meant; a rename refused for its length, then resent as a disable.
+    t.clock.advance(TimeDelta::milliseconds(1));
+    let regenerate = t.admin(Method::Patch, &path, r#"{"keyType":"primary"}"#, false);
+    assert_eq!(t.send(regenerate.clone()).await.0, 400);
+    let (status, json, _) = t.send(with_body(&regenerate, r#"{"keyType":"PRIMARY"}"#)).await;
+    assert_eq!((status, json), (401, ncp_error(401, REPLAYED)), "no new value in clear");
+
+    t.clock.advance(TimeDelta::milliseconds(1));
+    let rename = t.admin(Method::Put, &path, &json!({ "apiKeyName": "n".repeat(65) }).to_string(), false);
+    assert_eq!(t.send(rename.clone()).await.0, 400);
+    let (status, json, _) = t.send(with_body(&rename, r#"{"isEnabled":false}"#)).await;
+    assert_eq!((status, json), (401, ncp_error(401, REPLAYED)));
+
+    assert_eq!(snapshot(&t).await, before, "the key kept its values and stayed enabled");
+}
+
+#[tokio::test]
+async fn a_refusal_whose_signature_cannot_be_spent_is_503_not_the_refusal() {
+    let t = TestApp::with(&Settings::new(), std::sync::Arc::new(UnavailableStore));
+    let (status, json, response) =
+        t.send(t.admin(Method::Patch, &format!("{NCP_KEYS}/api-key-0123456789ab"), "{", false)).await;
+    assert_eq!(status, 503);
+    assert_eq!(json["error"]["errorCode"], "503");
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, json, _) = t.send(t.admin(Method::Post, "/identity/v1/api-keys", "{", false)).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (503, Some("ERROR_UNAVAILABLE")));
+}

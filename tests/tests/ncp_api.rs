@@ -268,6 +268,8 @@ async fn ncp_routes_answer_400_to_bad_bodies_and_parameters() {
         ("list unknown parameter", Method::Get, format!("{KEYS}?sort=name"), "", "unknown parameter sort"),
     ];
     for (what, method, path, body, message) in cases {
+        // A refused write spends its signature: each is signed at a millisecond of its own.
+        t.clock.advance(TimeDelta::milliseconds(1));
         let (status, json, _) = t.send(t.admin(method, &path, body, false)).await;
         assert_eq!((status, json), (400, ncp_error(400, message)), "{what}");
     }

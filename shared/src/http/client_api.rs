@@ -5,7 +5,7 @@ use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{header, json_response, parse_json};
+use super::{header, json_response, parse_json, with_retry_after};
 use crate::Keygate;
 use crate::error::Error;
 use crate::model::ApiKey;
@@ -267,13 +267,18 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::Unauthenticated(_) | Error::PermissionDenied(_) | Error::Conflict | Error::Internal(_) => {
             (500, "Internal server error", "internal_error")
         }
+        // Seed 000 knows no 503.
+        Error::Unavailable(_) => (500, "Internal server error", "unavailable"),
     };
     if status == 500 {
         tracing::error!(error = %err, "client request failed");
     } else {
         tracing::info!(status, code, reason = %err, "client request refused");
     }
-    error_body(status, text, code)
+    match err {
+        Error::Unavailable(_) => with_retry_after(error_body(status, text, code)),
+        _ => error_body(status, text, code),
+    }
 }
 
 const NOT_AUTHENTICATED: &str = "This token is not authenticated.";

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 use super::KeyIdPath;
 use super::{
-    authorized_caller, authorized_write, json_response, only_query_parameters, parse_json, path_key_id,
+    UNAVAILABLE, authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
+    path_key_id, with_retry_after,
 };
 use crate::Keygate;
 use crate::error::Error;
@@ -101,6 +102,7 @@ pub(crate) struct CreateRequest {
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 409, description = "Id collision: sign again and retry", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -108,18 +110,22 @@ pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            let body: CreateRequest = parse_json(&request)?;
-            let new_key = NewKey {
-                user_id: caller.access_key.clone(),
-                name: Some(body.api_key_name.ok_or_else(|| Error::MissingParameter("apiKeyName".into()))?),
-                description: body.api_key_description,
-                ..NewKey::default()
-            };
-            let created = app.create_key(&caller, new_key, Some(&nonce)).await?;
-            Ok((
-                201,
-                Some(ApiKeyDocument::of(&created.key, Some(&created.primary), Some(&created.secondary))),
-            ))
+            app.spending_signature(&nonce, async {
+                let body: CreateRequest = parse_json(&request)?;
+                let name = body.api_key_name.ok_or_else(|| Error::MissingParameter("apiKeyName".into()))?;
+                let new_key = NewKey {
+                    user_id: caller.access_key.clone(),
+                    name: Some(name),
+                    description: body.api_key_description,
+                    ..NewKey::default()
+                };
+                let created = app.create_key(&caller, new_key, Some(&nonce)).await?;
+                Ok((
+                    201,
+                    Some(ApiKeyDocument::of(&created.key, Some(&created.primary), Some(&created.secondary))),
+                ))
+            })
+            .await
         }
         .await,
     )
@@ -212,6 +218,7 @@ pub(crate) struct UpdateRequest {
         (status = 404, description = "No such key in the caller's domain", body = NcpError),
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -219,14 +226,18 @@ pub async fn update_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            let body: UpdateRequest = parse_json(&request)?;
-            let update = KeyUpdate {
-                name: body.api_key_name,
-                description: body.api_key_description,
-                enabled: body.is_enabled,
-            };
-            let key = app.update_key(&caller, &KeyTarget::id(path_key_id(&request)?), update, &nonce).await?;
-            Ok((200, Some(ApiKeyDocument::of(&key, None, None))))
+            app.spending_signature(&nonce, async {
+                let body: UpdateRequest = parse_json(&request)?;
+                let update = KeyUpdate {
+                    name: body.api_key_name,
+                    description: body.api_key_description,
+                    enabled: body.is_enabled,
+                };
+                let target = KeyTarget::id(path_key_id(&request)?);
+                let key = app.update_key(&caller, &target, update, &nonce).await?;
+                Ok((200, Some(ApiKeyDocument::of(&key, None, None))))
+            })
+            .await
         }
         .await,
     )
@@ -252,6 +263,7 @@ pub(crate) struct RegenerateRequest {
         (status = 404, description = "No such key in the caller's domain", body = NcpError),
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -259,16 +271,19 @@ pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Bod
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
-            let target = KeyTarget::id(path_key_id(&request)?);
-            let (key, value) = app.regenerate(&caller, &target, slot, &nonce).await?;
-            Ok((
-                200,
-                Some(match slot {
-                    KeySlot::Primary => ApiKeyDocument::of(&key, Some(&value), None),
-                    KeySlot::Secondary => ApiKeyDocument::of(&key, None, Some(&value)),
-                }),
-            ))
+            app.spending_signature(&nonce, async {
+                let slot = parse_json::<RegenerateRequest>(&request)?.key_type;
+                let target = KeyTarget::id(path_key_id(&request)?);
+                let (key, value) = app.regenerate(&caller, &target, slot, &nonce).await?;
+                Ok((
+                    200,
+                    Some(match slot {
+                        KeySlot::Primary => ApiKeyDocument::of(&key, Some(&value), None),
+                        KeySlot::Secondary => ApiKeyDocument::of(&key, None, Some(&value)),
+                    }),
+                ))
+            })
+            .await
         }
         .await,
     )
@@ -284,6 +299,7 @@ pub async fn regenerate_api_key(app: &Keygate, request: Request) -> Response<Bod
         (status = 404, description = "No such key in the caller's domain", body = NcpError),
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -291,8 +307,11 @@ pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            app.delete_key(&caller, &KeyTarget::id(path_key_id(&request)?), &nonce).await?;
-            Ok((204, None::<ApiKeyDocument>))
+            app.spending_signature(&nonce, async {
+                app.delete_key(&caller, &KeyTarget::id(path_key_id(&request)?), &nonce).await?;
+                Ok((204, None::<ApiKeyDocument>))
+            })
+            .await
         }
         .await,
     )
@@ -326,19 +345,21 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::NoSuchRoute => (404, err.to_string()),
         Error::MethodNotAllowed => (405, err.to_string()),
         Error::Conflict => (409, "api key already exists, retry".to_owned()),
+        Error::Unavailable(_) => (503, UNAVAILABLE.to_owned()),
         Error::KeyExpired
         | Error::QuotaExhausted
         | Error::InvalidToken
         | Error::TokenReused
         | Error::Internal(_) => (500, "internal error".to_owned()),
     };
-    if status == 500 {
+    if status >= 500 {
         tracing::error!(error = %err, "ncp request failed");
     } else {
         tracing::info!(status, reason = %err, "ncp request refused");
     }
     let envelope = NcpError { error: NcpErrorBody { error_code: status.to_string(), message } };
-    json_response(status, &serde_json::to_value(envelope).expect("texts serialise"))
+    let response = json_response(status, &serde_json::to_value(envelope).expect("texts serialise"));
+    if status == 503 { with_retry_after(response) } else { response }
 }
 
 /// The NCP error envelope.

@@ -18,8 +18,8 @@ use self::messages::{GetApiKeyParameters, ListApiKeysParameters};
 use super::KeyIdPath;
 
 use super::{
-    authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
-    parse_optional_json, path_key_id,
+    UNAVAILABLE, authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
+    parse_optional_json, path_key_id, with_retry_after,
 };
 use crate::Keygate;
 use crate::api_key_info::{ApiKeyInfo, api_key_info};
@@ -40,6 +40,7 @@ use crate::service::{KeySearch, KeyStat, KeyTarget, NewKey};
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 409, description = "Id collision: sign again and retry", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -47,19 +48,22 @@ pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            let body: CreateApiKeyRequest = parse_json(&request)?;
-            let new_key = NewKey {
-                expires_at: body.expires_at.as_deref().map(parse_time).transpose()?,
-                user_id: body.user_id.ok_or_else(|| Error::MissingParameter("user_id".into()))?,
-                domain_id: body.domain_id,
-                name: body.name,
-                description: body.description,
-                scope: body.scope,
-                max_total_usage: body.max_total_usage,
-                validity_seconds: body.validity_seconds,
-            };
-            let created = app.create_key(&caller, new_key, Some(&nonce)).await?;
-            Ok(ApiKeyInfo::of(&created.key, Some(&created.primary)))
+            app.spending_signature(&nonce, async {
+                let body: CreateApiKeyRequest = parse_json(&request)?;
+                let new_key = NewKey {
+                    expires_at: body.expires_at.as_deref().map(parse_time).transpose()?,
+                    user_id: body.user_id.ok_or_else(|| Error::MissingParameter("user_id".into()))?,
+                    domain_id: body.domain_id,
+                    name: body.name,
+                    description: body.description,
+                    scope: body.scope,
+                    max_total_usage: body.max_total_usage,
+                    validity_seconds: body.validity_seconds,
+                };
+                let created = app.create_key(&caller, new_key, Some(&nonce)).await?;
+                Ok(ApiKeyInfo::of(&created.key, Some(&created.primary)))
+            })
+            .await
         }
         .await,
     )
@@ -78,6 +82,7 @@ pub async fn create_api_key(app: &Keygate, request: Request) -> Response<Body> {
         (status = 404, description = "No such key in the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -98,6 +103,7 @@ pub async fn enable_api_key(app: &Keygate, request: Request) -> Response<Body> {
         (status = 404, description = "No such key in the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -109,8 +115,11 @@ async fn set_state(app: &Keygate, request: Request, state: KeyState) -> Response
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            let key = app.set_state(&caller, &key_target(&request)?, state, &nonce).await?;
-            Ok(ApiKeyInfo::of(&key, None))
+            app.spending_signature(&nonce, async {
+                let key = app.set_state(&caller, &key_target(&request)?, state, &nonce).await?;
+                Ok(ApiKeyInfo::of(&key, None))
+            })
+            .await
         }
         .await,
     )
@@ -129,6 +138,7 @@ async fn set_state(app: &Keygate, request: Request, state: KeyState) -> Response
         (status = 404, description = "No such key in the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "A refused request whose signature could not be spent: sign again and retry", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -136,8 +146,11 @@ pub async fn delete_api_key(app: &Keygate, request: Request) -> Response<Body> {
     respond(
         async {
             let (caller, nonce) = authorized_write(&request)?;
-            app.delete_key(&caller, &key_target(&request)?, &nonce).await?;
-            Ok(Empty {})
+            app.spending_signature(&nonce, async {
+                app.delete_key(&caller, &key_target(&request)?, &nonce).await?;
+                Ok(Empty {})
+            })
+            .await
         }
         .await,
     )
@@ -320,19 +333,21 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::NoSuchRoute => (404, "ERROR_NOT_FOUND", err.to_string()),
         Error::MethodNotAllowed => (405, "ERROR_METHOD_NOT_ALLOWED", err.to_string()),
         Error::Conflict => (409, "ERROR_ALREADY_EXISTS", "resource already exists, retry".to_owned()),
+        Error::Unavailable(_) => (503, "ERROR_UNAVAILABLE", UNAVAILABLE.to_owned()),
         Error::KeyExpired
         | Error::QuotaExhausted
         | Error::InvalidToken
         | Error::TokenReused
         | Error::Internal(_) => (500, "ERROR_INTERNAL_API", "internal error".to_owned()),
     };
-    if status == 500 {
+    if status >= 500 {
         tracing::error!(error = %err, "admin request failed");
     } else {
         tracing::info!(status, code, reason = %err, "admin request refused");
     }
     let envelope = SpaceOneError { error: SpaceOneErrorBody { code: code.to_owned(), message } };
-    json_response(status, &serde_json::to_value(envelope).expect("texts serialise"))
+    let response = json_response(status, &serde_json::to_value(envelope).expect("texts serialise"));
+    if status == 503 { with_retry_after(response) } else { response }
 }
 
 #[cfg(test)]

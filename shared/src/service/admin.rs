@@ -363,6 +363,29 @@ impl Keygate {
         self.store.change_key(&id, &caller.domain_id, change, nonce).await.map_err(admin_write_error)
     }
 
+    /// Runs the work of a verified state-changing request, whose signature is spent whatever the
+    /// answer: when the work ends in a refusal (its write refused or never attempted), the nonce
+    /// is put on its own before the refusal is answered, so the captured request cannot be sent
+    /// again with another body. A refusal whose signature could not be spent is 503: answering
+    /// it would leave the signature usable.
+    pub async fn spending_signature<T>(
+        &self,
+        nonce: &ReplayNonce,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let refusal = match work.await {
+            Ok(done) => return Ok(done),
+            // The only signature refusal past the verifier: the nonce is already someone's.
+            Err(replay @ Error::Unauthenticated(_)) => return Err(replay),
+            Err(refusal) => refusal,
+        };
+        match self.store.spend_nonce(nonce, self.now()).await {
+            Ok(()) => Err(refusal),
+            Err(WriteError::Replayed) => Err(replayed()),
+            Err(err) => Err(Error::Unavailable(format!("signature not spent after \"{refusal}\": {err:?}"))),
+        }
+    }
+
     /// What the store keeps of a value that replaces a slot's.
     fn new_secret(&self, value: &KeyValue) -> Result<NewSecret, Error> {
         Ok(NewSecret { hash: self.pepper()?.hash(value), last4: value.last4() })

@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
+pub use self::rules::stored_key as check_stored_key;
 use crate::config::{Config, KeyDefaults};
 #[cfg(feature = "dynamodb")]
 use crate::config::{ConfigError, TableConfig, Uses};

@@ -5,10 +5,10 @@ use chrono::TimeDelta;
 
 use crate::error::Error;
 use crate::limits::{
-    DESCRIPTION_MAX_CHARS, LIST_MAX_LIMIT, MAX_TOTAL_USAGE, NAME_MAX_CHARS, SCOPE_ENTRY_MAX_CHARS,
-    SCOPE_MAX_ENTRIES, USER_ID_MAX_CHARS, VALIDITY_MAX_SECONDS,
+    DESCRIPTION_MAX_CHARS, DOMAIN_ID_MAX_CHARS, LIST_MAX_LIMIT, MAX_TOTAL_USAGE, NAME_MAX_CHARS,
+    SCOPE_ENTRY_MAX_CHARS, SCOPE_MAX_ENTRIES, USER_ID_MAX_CHARS, VALIDITY_MAX_SECONDS,
 };
-use crate::model::{Caller, Timestamp};
+use crate::model::{ApiKey, Caller, StoredSecret, Timestamp};
 
 /// A `domain_id` a request names must be the caller's own.
 pub(super) fn own_domain(caller: &Caller, named: Option<&str>) -> Result<(), Error> {
@@ -73,6 +73,63 @@ pub(super) fn expiry(
         (None, Some(at)) => Ok((None, Some(at))),
         (None, None) => Ok((Some(default_validity_seconds), None)),
     }
+}
+
+/// A key as a store holds it (an imported backup's, say) must be one the API could have made: the
+/// same rules as a create's input, and the invariants every write keeps. The message names the
+/// field, never its value.
+pub fn stored_key(key: &ApiKey) -> Result<(), Error> {
+    let text = |field: &str, value: &str, min: usize, max: usize| {
+        bounded_text(field, value.to_owned(), min, max).map(drop)
+    };
+    text("domain_id", &key.domain_id, 1, DOMAIN_ID_MAX_CHARS)?;
+    text("user_id", &key.user_id, 1, USER_ID_MAX_CHARS)?;
+    text("name", &key.name, 1, NAME_MAX_CHARS)?;
+    text("description", &key.description, 0, DESCRIPTION_MAX_CHARS)?;
+    text("modifier", &key.modifier, 1, USER_ID_MAX_CHARS)?;
+    text("domain_code", &key.domain_code, 1, DOMAIN_ID_MAX_CHARS)?;
+    scope(key.scope.clone())?;
+    max_total_usage(key.max_total_usage.into())?;
+    if key.remaining_total_usage > key.max_total_usage {
+        return Err(invalid("remaining_total_usage is above max_total_usage"));
+    }
+    match (key.validity_seconds, key.expires_at) {
+        (None, None) => return Err(invalid("a key needs validity_seconds or expires_at")),
+        (Some(seconds), _) if !(1..=VALIDITY_MAX_SECONDS).contains(&(seconds as i64)) => {
+            return Err(invalid("validity_seconds must be between 1 and 3153600000"));
+        }
+        // A validity key has its expiry from its registration on: never one without the other.
+        (Some(_), expires_at) if expires_at.is_some() != key.registered_at.is_some() => {
+            return Err(invalid("a validity key has expires_at exactly when it is registered"));
+        }
+        _ => {}
+    }
+    for (field, secret) in [("primary", &key.primary), ("secondary", &key.secondary)] {
+        stored_secret(field, secret)?;
+    }
+    if key.primary.hash == key.secondary.hash {
+        return Err(invalid("primary and secondary hold the same value"));
+    }
+    if key.modified_at < key.created_at {
+        return Err(invalid("modified_at is before created_at"));
+    }
+    Ok(())
+}
+
+/// A slot as stores keep it: a hex HMAC-SHA256, the value's last four characters, and a
+/// generation that can still move on.
+fn stored_secret(field: &str, secret: &StoredSecret) -> Result<(), Error> {
+    let hash = secret.hash.as_str();
+    if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(invalid(format!("{field}.hash must be 64 lowercase hex digits")));
+    }
+    if secret.last4.chars().count() != 4 || !secret.last4.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid(format!("{field}.last4 must be 4 letters or digits")));
+    }
+    if secret.generation == u32::MAX {
+        return Err(invalid(format!("{field}.generation must be below {}", u32::MAX)));
+    }
+    Ok(())
 }
 
 pub(super) fn list_limit(limit: usize) -> Result<usize, Error> {

@@ -30,17 +30,6 @@ pub enum Record {
 }
 
 impl Record {
-    /// Refuses a record no store would have written, so an edited file cannot oversell a key.
-    pub fn check(&self) -> Result<(), String> {
-        match self {
-            Record::Key(key) if key.remaining_total_usage > key.max_total_usage => Err(format!(
-                "key {}: remaining_total_usage {} is above max_total_usage {}",
-                key.api_key_id, key.remaining_total_usage, key.max_total_usage
-            )),
-            _ => Ok(()),
-        }
-    }
-
     /// Orders records as every store exports them, so two exports can be compared.
     pub fn sort(records: &mut [Record]) {
         records.sort_by_cached_key(|record| match record {

@@ -208,7 +208,7 @@ impl Store for MemoryStore {
             _ => return Err(WriteError::Rejected(None)),
         };
         if let Seen::New = seen {
-            key.apply(change);
+            *key = key.changed(change).ok_or(WriteError::Rejected(None))?;
         }
         let key = key.clone();
         tables.keep(nonce, now);
@@ -234,6 +234,18 @@ impl Store for MemoryStore {
         tables.keys.remove(id);
         tables.keep(nonce, now);
         Ok(())
+    }
+
+    async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError> {
+        let mut tables = self.tables();
+        match tables.seen(nonce, now) {
+            Seen::OurOwn => Ok(()),
+            Seen::Replayed => Err(WriteError::Replayed),
+            Seen::New => {
+                tables.keep(nonce, now);
+                Ok(())
+            }
+        }
     }
 
     async fn revoke_family(

@@ -211,6 +211,11 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<(), WriteError>;
 
+    /// Spends the signature of a state-changing request whose write was refused or never
+    /// attempted: puts its replay nonce alone, unless a live one is there. `Replayed` when another
+    /// handling of the request stored it; done when this handling did (its write was applied).
+    async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError>;
+
     /// Revokes a token family until `expires_at`, when no token of it can be refreshed anyway.
     async fn revoke_family(
         &self,

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
@@ -482,6 +483,41 @@ impl Store for DynamoStore {
             .expect("complete delete");
         let write = TransactWriteItem::builder().delete(delete).build();
         self.transact_with_nonce(write, nonce, now, "delete key").await
+    }
+
+    async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError> {
+        let condition = writes::absent_or_lapsed(now);
+        // Sent again only when it certainly was not applied, without the SDK's slower retries:
+        // a refusal waits on it, and the store may be what failed in the first place.
+        let outcome = send_once_applied(
+            || {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(nonce_item(nonce)))
+                    .condition_expression(&condition.condition)
+                    .set_expression_attribute_names(Some(condition.names.clone()))
+                    .set_expression_attribute_values(Some(condition.values.clone()))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .customize()
+                    .config_override(no_sdk_retries())
+                    .send()
+            },
+            not_applied,
+        )
+        .await;
+        let Err(err) = outcome else { return Ok(()) };
+        match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                // A live nonce is there; one without a request is not ours.
+                let stored_by = failed.item().and_then(|item| item.get(REQUEST)?.as_s().ok());
+                match nonce.seen(Some(stored_by.map_or("", String::as_str))) {
+                    Seen::OurOwn => Ok(()),
+                    Seen::New | Seen::Replayed => Err(WriteError::Replayed),
+                }
+            }
+            _ => Err(unavailable("spend nonce")(err).into()),
+        }
     }
 
     async fn revoke_family(

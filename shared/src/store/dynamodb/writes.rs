@@ -175,6 +175,20 @@ pub(super) fn change(domain_id: &str, change: &KeyChange) -> Expression {
     if change.primary.is_some() || change.secondary.is_some() {
         expression = std::mem::take(&mut expression).value(":zero", n(0));
     }
+    // A replaced slot needs a next generation: one that stood still would keep the replaced
+    // value's families alive (and one past u32 could not be read back).
+    if change.primary.is_some() {
+        expression.condition.push_str(
+            " AND (attribute_not_exists(#primary_generation) OR #primary_generation < :last_primary_generation)",
+        );
+        expression = std::mem::take(&mut expression).value(":last_primary_generation", n(u32::MAX));
+    }
+    if change.secondary.is_some() {
+        expression.condition.push_str(
+            " AND (attribute_not_exists(#secondary_generation) OR #secondary_generation < :last_secondary_generation)",
+        );
+        expression = std::mem::take(&mut expression).value(":last_secondary_generation", n(u32::MAX));
+    }
     expression.update = format!("SET {}", assignments.join(", "));
     expression
 }

@@ -42,9 +42,6 @@ const MIGRATIONS: &[&str] = &[
 ",
 ];
 
-/// Records an import puts in one transaction.
-const IMPORT_CHUNK: usize = 1000;
-
 /// Lapsed rows are swept after this many lapsing writes.
 const SWEEP_EVERY: u64 = 1024;
 
@@ -536,7 +533,7 @@ impl Store for SqliteStore {
                 _ => return Err(WriteError::Rejected(None)),
             };
             if let Seen::New = seen {
-                key.apply(&change);
+                key = key.changed(&change).ok_or(WriteError::Rejected(None))?;
                 tx.update_key(&key)?;
             }
             tx.keep(&nonce, now)?;
@@ -565,6 +562,16 @@ impl Store for SqliteStore {
             tx.delete_key(&id)?;
             tx.keep(&nonce, now)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError> {
+        let nonce = nonce.clone();
+        self.write("spend nonce", move |tx| match tx.seen(&nonce, now)? {
+            Seen::OurOwn => Ok(()),
+            Seen::Replayed => Err(WriteError::Replayed),
+            Seen::New => Ok(tx.keep(&nonce, now)?),
         })
         .await
     }
@@ -601,25 +608,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    /// In chunks, each its own transaction, so a long import into a running server's file never
-    /// holds its writes back for long.
+    /// In one transaction: an import that fails midway leaves nothing of itself, so running it
+    /// again needs no `--merge`. (A server sharing the file waits for it.)
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
-        let mut imported = Imported::default();
-        for chunk in records.chunks(IMPORT_CHUNK) {
-            let chunk = chunk.to_vec();
-            let done = self
-                .write("import", move |tx| {
-                    let mut done = Imported::default();
-                    for record in &chunk {
-                        done.count(tx.add_record(record)?);
-                    }
-                    Ok(done)
-                })
-                .await
-                .map_err(store_error)?;
-            imported = imported.and(done);
-        }
-        Ok(imported)
+        let records = records.to_vec();
+        self.write("import", move |tx| {
+            let mut imported = Imported::default();
+            for record in &records {
+                imported.count(tx.add_record(record)?);
+            }
+            Ok(imported)
+        })
+        .await
+        .map_err(store_error)
     }
 }
 
@@ -648,6 +649,33 @@ mod tests {
         drop(connection);
         let refused = SqliteStore::open(&path).err().expect("refused").to_string();
         assert!(refused.contains("newer than this keygate knows"), "{refused}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_import_that_fails_midway_leaves_nothing_behind() {
+        let dir = std::env::temp_dir().join(format!("keygate-sqlite-import-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keygate.db");
+        let _ = std::fs::remove_file(&path);
+        drop(SqliteStore::open(&path).expect("created"));
+        // The disk fails on the last record, long after the first thousands were written.
+        let connection = Connection::open(&path).unwrap();
+        let fail_on_poison = "CREATE TRIGGER fail_on_poison BEFORE INSERT ON lapsing WHEN NEW.id = 'poison' \
+                              BEGIN SELECT RAISE(ABORT, 'disk failed'); END";
+        connection.execute_batch(fail_on_poison).unwrap();
+        drop(connection);
+        let lapses_at = Timestamp::from_timestamp_millis(4_102_444_800_000).unwrap();
+        let mut records: Vec<Record> =
+            (0..2_500).map(|n| Record::RefreshMarker { jti: format!("jti-{n}"), lapses_at }).collect();
+        records.push(Record::RevokedFamily { family: "poison".into(), lapses_at });
+
+        let store = SqliteStore::open(&path).expect("reopened");
+        assert!(store.import(&records).await.is_err());
+        assert!(store.is_empty().await.unwrap(), "nothing of the failed import was kept");
+        records.pop();
+        assert_eq!(store.import(&records).await.unwrap(), Imported { added: 2_500, kept: 0 });
+        drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
