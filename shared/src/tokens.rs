@@ -463,7 +463,7 @@ impl TokenService {
     ) -> Result<IssuedToken, String> {
         let jti = hex::encode(rand::rng().random::<[u8; 16]>());
         let iat = now.timestamp();
-        let exp = (iat + self.ttl.num_seconds()).min(subject.key_expires_at.timestamp()).max(iat);
+        let exp = iat.saturating_add(self.ttl.num_seconds()).min(subject.key_expires_at.timestamp()).max(iat);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -496,20 +496,31 @@ impl TokenService {
     fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let keys = &self.keys;
         let claims = signed_claims(token, &keys.published, &self.issuer, &self.audience)?;
-        // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
-        // that instant, and a token accepted after it could be refreshed a second time unnoticed.
-        let refreshable_until =
-            claims.exp.saturating_add(self.refresh_grace.num_seconds()).saturating_mul(1000);
-        if now.timestamp_millis() >= refreshable_until {
-            return Err(TokenError::Rejected);
-        }
+        // Refreshable strictly before exp + grace: the refresh marker lapses at that instant, and a
+        // token accepted after it could be refreshed a second time unnoticed.
+        let refreshable_until = self.refreshable_until(&claims).ok_or(TokenError::Rejected)?;
         // A family ends at its maximum age: then the client goes back to its key.
-        let family_ends =
-            claims.auth_time.saturating_add(self.refresh_max_age.num_seconds()).saturating_mul(1000);
-        if now.timestamp_millis() >= family_ends {
+        let family_ends = Timestamp::from_timestamp(claims.auth_time, 0)
+            .and_then(|started| started.checked_add_signed(self.refresh_max_age))
+            .ok_or(TokenError::Rejected)?;
+        if now >= refreshable_until || now >= family_ends {
             return Err(TokenError::Rejected);
         }
         Ok(claims)
+    }
+
+    /// The instant a token stops being refreshable: one grace after its `exp`. `None` for an `exp`
+    /// past what a clock can hold, which only a forged or foreign token has.
+    pub fn refreshable_until(&self, claims: &AccessClaims) -> Option<Timestamp> {
+        Timestamp::from_timestamp(claims.exp, 0)?.checked_add_signed(self.refresh_grace)
+    }
+
+    /// Until when a family revoked at `now` must stay revoked: every token of it expires within
+    /// one lifetime, and can be refreshed for one grace after that.
+    pub fn family_outlived_at(&self, now: Timestamp) -> Timestamp {
+        now.checked_add_signed(self.ttl)
+            .and_then(|expired| expired.checked_add_signed(self.refresh_grace))
+            .unwrap_or(Timestamp::MAX_UTC)
     }
 }
 
