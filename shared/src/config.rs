@@ -18,6 +18,9 @@ pub const PUBLIC_KEYS: &str = "KEYGATE_PUBLIC_KEYS";
 pub const JWT_ALG: &str = "KEYGATE_JWT_ALG";
 pub const ISSUER: &str = "KEYGATE_ISSUER";
 pub const AUDIENCE: &str = "KEYGATE_AUDIENCE";
+/// `true` behind a proxy that sets `Host` and `X-Forwarded-Proto`: the discovery documents of the
+/// local server then name the endpoints after them (see [`crate::tokens::ServedAt`]).
+pub const TRUST_PROXY_HEADERS: &str = "KEYGATE_TRUST_PROXY_HEADERS";
 pub const TOKEN_TTL_SECONDS: &str = "KEYGATE_TOKEN_TTL_SECONDS";
 pub const REFRESH_GRACE_SECONDS: &str = "KEYGATE_REFRESH_GRACE_SECONDS";
 pub const REFRESH_MAX_AGE_SECONDS: &str = "KEYGATE_REFRESH_MAX_AGE_SECONDS";
@@ -139,6 +142,8 @@ pub struct Config {
     pub tokens: Option<TokenService>,
     pub credentials: Credentials,
     pub key_defaults: KeyDefaults,
+    /// [`TRUST_PROXY_HEADERS`].
+    pub trust_proxy_headers: bool,
 }
 
 impl Config {
@@ -218,7 +223,12 @@ impl Config {
                 .num_seconds() as u64,
             max_total_usage,
         };
-        Ok(Self { pepper, tokens, credentials, key_defaults })
+        let trust_proxy_headers = match lookup(TRUST_PROXY_HEADERS).as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError(format!("{TRUST_PROXY_HEADERS} must be true or false"))),
+        };
+        Ok(Self { pepper, tokens, credentials, key_defaults, trust_proxy_headers })
     }
 }
 
@@ -363,6 +373,7 @@ mod tests {
             (SIGNING_KEY, "not a pem", "signing key is not a PKCS#8 PEM"),
             (JWT_ALG, "HS256", "KEYGATE_JWT_ALG must be EdDSA, ES256 or RS256"),
             (JWT_ALG, "ES256", "signing key is not a PKCS#8 PEM for Es256"),
+            (TRUST_PROXY_HEADERS, "yes", "KEYGATE_TRUST_PROXY_HEADERS must be true or false"),
             (TOKEN_TTL_SECONDS, "0", "KEYGATE_TOKEN_TTL_SECONDS is out of range"),
             (
                 REFRESH_GRACE_SECONDS,

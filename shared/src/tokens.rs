@@ -61,6 +61,23 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 pub struct Issuer {
     pub issuer: String,
     pub algorithm: SigningAlgorithm,
+    pub served_at: ServedAt,
+}
+
+/// Where clients reach the endpoints, for the discovery documents to name them when the issuer is
+/// not a URL. In AWS, API Gateway names the domain a request came to, and that counts instead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServedAt {
+    /// Nowhere known: only an issuer URL or API Gateway's domain can name the endpoints.
+    #[default]
+    Unknown,
+    /// The local server's listening address.
+    Listening(std::net::SocketAddr),
+    /// Wherever `Host` and `X-Forwarded-Proto` say, as a proxy in front of the local server sets
+    /// them (`KEYGATE_TRUST_PROXY_HEADERS`). A client chooses those headers when nothing stands in
+    /// front, so only an operator's setting trusts them, and a document built from them is never
+    /// cached.
+    ProxyHeaders,
 }
 
 /// The algorithms we sign with; anything else is refused at start-up.
