@@ -166,6 +166,45 @@ async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The same ES256 token with its signature `(r, s)` turned into `(r, n - s)`: as valid a signature
+/// of the same input, in its other form.
+fn with_s_negated(token: &str) -> String {
+    use num_bigint::BigUint;
+    let order = BigUint::parse_bytes(b"FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
+        .unwrap();
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let (r, s) = signature.split_at(32);
+    let negated = (order - BigUint::from_bytes_be(s)).to_bytes_be();
+    let mut other = r.to_vec();
+    other.resize(64 - negated.len(), 0);
+    other.extend(negated);
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(other))
+}
+
+/// ES256 signatures come in two forms that both verify; only the low-S one is accepted, on every
+/// path that verifies a token, so no token has a second spelling.
+#[tokio::test]
+async fn an_es256_token_in_its_other_signature_form_is_refused_by_the_authorizer_and_refresh() {
+    let settings = Settings {
+        signing_key: keygate_core::tokens::SigningAlgorithm::Es256.generate_pem(),
+        overrides: vec![(keygate_core::config::JWT_ALG, "ES256".into())],
+    };
+    let t = TestApp::with(&settings, fresh_store().await);
+    let verifier = verifier(&t);
+    let refresh = |token: &str| get("/v1/auth/refresh", &[("authorization", &format!("Bearer {token}"))]);
+    for _ in 0..4 {
+        let token = mint(&t).await;
+        let other = with_s_negated(&token);
+        assert_eq!(decision(&verifier, &t, Some(&format!("Bearer {other}"))), refused());
+        let (status, body, _) = t.send(refresh(&other)).await;
+        assert_eq!((status, body), (429, client_error("This token is not authenticated.", "invalid_token")));
+        assert_eq!(decision(&verifier, &t, Some(&format!("Bearer {token}")))["isAuthorized"], json!(true));
+        let (status, body, _) = t.send(refresh(&token)).await;
+        assert_eq!(status, 200, "the token as issued refreshes: {body}");
+    }
+}
+
 /// The JWKS of these private keys' public halves, as `keygate secrets public-keys` prints it.
 fn published(pems: &[&str]) -> String {
     let keys: Vec<_> = pems.iter().map(|pem| public_jwk_of_pem(pem).unwrap()).collect();
