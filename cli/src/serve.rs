@@ -67,12 +67,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let lookup = DataDir::new(args.data_dir.clone()).prepare()?;
     let config = keygate_core::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let store = args.store.open(&args.data_dir).await?;
-    let app = Arc::new(Keygate::new(config, store));
 
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = Arc::new(Keygate::new(config, store).serving_at(address));
     println!("keygate listening on http://{address}");
     tracing::info!(%address, "listening");
 

@@ -191,3 +191,21 @@ async fn a_body_beyond_what_the_server_reads_is_a_400_in_the_routes_envelope() {
         (400, json!({ "error": { "code": "ERROR_INVALID_ARGUMENT", "message": "body is too large" } }))
     );
 }
+
+/// The discovery document names the address the server listens on, whatever `Host` and
+/// `X-Forwarded-Proto` a client sends: a shared cache keeps it, so it must not be the client's.
+#[tokio::test]
+async fn discovery_names_the_servers_own_address_not_the_clients_host() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let server = start(data_dir.path());
+    let request = reqwest::Client::new()
+        .get(server.url("/.well-known/openid-configuration"))
+        .header("host", "attacker.example")
+        .header("x-forwarded-proto", "https");
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["jwks_uri"], json!(server.url("/.well-known/jwks.json")));
+    assert_eq!(body["token_endpoint"], json!(server.url("/v1/auth/token")));
+}

@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 
 use crate::key_value::Pepper;
-use crate::limits::MAX_TOTAL_USAGE;
+use crate::limits::{MAX_TOTAL_USAGE, TOKEN_DURATION_MAX_SECONDS, VALIDITY_MAX_SECONDS};
 use crate::signature::Credentials;
 use crate::tokens::{Lifetimes, PublicKeys, SigningAlgorithm, SigningKeyError, SigningKeys, TokenService};
 
@@ -18,6 +18,9 @@ pub const PUBLIC_KEYS: &str = "KEYGATE_PUBLIC_KEYS";
 pub const JWT_ALG: &str = "KEYGATE_JWT_ALG";
 pub const ISSUER: &str = "KEYGATE_ISSUER";
 pub const AUDIENCE: &str = "KEYGATE_AUDIENCE";
+/// `true` behind a proxy that sets `Host` and `X-Forwarded-Proto`: the discovery documents of the
+/// local server then name the endpoints after them (see [`crate::tokens::ServedAt`]).
+pub const TRUST_PROXY_HEADERS: &str = "KEYGATE_TRUST_PROXY_HEADERS";
 pub const TOKEN_TTL_SECONDS: &str = "KEYGATE_TOKEN_TTL_SECONDS";
 pub const REFRESH_GRACE_SECONDS: &str = "KEYGATE_REFRESH_GRACE_SECONDS";
 pub const REFRESH_MAX_AGE_SECONDS: &str = "KEYGATE_REFRESH_MAX_AGE_SECONDS";
@@ -139,6 +142,8 @@ pub struct Config {
     pub tokens: Option<TokenService>,
     pub credentials: Credentials,
     pub key_defaults: KeyDefaults,
+    /// [`TRUST_PROXY_HEADERS`].
+    pub trust_proxy_headers: bool,
 }
 
 impl Config {
@@ -165,18 +170,23 @@ impl Config {
                 false => None,
             };
 
-        let seconds = |name: &str, default: u64| -> Result<TimeDelta, ConfigError> {
+        // Each duration is bounded, so that no instant computed from it can leave the clock's range.
+        let seconds = |name: &str, default: u64, max: i64| -> Result<TimeDelta, ConfigError> {
             let value = number(name, default)?;
             i64::try_from(value)
                 .ok()
+                .filter(|seconds| (1..=max).contains(seconds))
                 .and_then(TimeDelta::try_seconds)
-                .filter(|d| *d > TimeDelta::zero())
-                .ok_or_else(|| ConfigError(format!("{name} is out of range")))
+                .ok_or_else(|| {
+                    let years = max / (365 * 24 * 3600);
+                    ConfigError(format!("{name} is out of range: 1 to {max} seconds ({years} years)"))
+                })
         };
+        let token_seconds = |name: &str, default: u64| seconds(name, default, TOKEN_DURATION_MAX_SECONDS);
         let lifetimes = Lifetimes {
-            ttl: seconds(TOKEN_TTL_SECONDS, 300)?,
-            refresh_grace: seconds(REFRESH_GRACE_SECONDS, 600)?,
-            refresh_max_age: seconds(REFRESH_MAX_AGE_SECONDS, 24 * 3600)?,
+            ttl: token_seconds(TOKEN_TTL_SECONDS, 300)?,
+            refresh_grace: token_seconds(REFRESH_GRACE_SECONDS, 600)?,
+            refresh_max_age: token_seconds(REFRESH_MAX_AGE_SECONDS, 24 * 3600)?,
         };
         let tokens = match uses.signing_key {
             true => {
@@ -209,10 +219,16 @@ impl Config {
             .filter(|n| (1..=MAX_TOTAL_USAGE).contains(n))
             .ok_or_else(|| ConfigError(format!("{DEFAULT_MAX_TOTAL_USAGE} is out of range")))?;
         let key_defaults = KeyDefaults {
-            validity_seconds: seconds(DEFAULT_VALIDITY_SECONDS, 365 * 24 * 3600)?.num_seconds() as u64,
+            validity_seconds: seconds(DEFAULT_VALIDITY_SECONDS, 365 * 24 * 3600, VALIDITY_MAX_SECONDS)?
+                .num_seconds() as u64,
             max_total_usage,
         };
-        Ok(Self { pepper, tokens, credentials, key_defaults })
+        let trust_proxy_headers = match lookup(TRUST_PROXY_HEADERS).as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ConfigError(format!("{TRUST_PROXY_HEADERS} must be true or false"))),
+        };
+        Ok(Self { pepper, tokens, credentials, key_defaults, trust_proxy_headers })
     }
 }
 
@@ -264,6 +280,20 @@ mod tests {
         assert!(config.credentials.is_empty());
         let tokens = config.tokens.expect("built with the signing key");
         assert_eq!((tokens.ttl().num_seconds(), tokens.refresh_grace().num_seconds()), (300, 600));
+    }
+
+    #[test]
+    fn durations_up_to_their_bounds_are_accepted() {
+        let ten_years = "315360000";
+        let config = lookup_with(&[
+            (TOKEN_TTL_SECONDS, ten_years),
+            (REFRESH_GRACE_SECONDS, ten_years),
+            (REFRESH_MAX_AGE_SECONDS, ten_years),
+            (DEFAULT_VALIDITY_SECONDS, "3153600000"),
+        ])
+        .unwrap();
+        assert_eq!(config.key_defaults.validity_seconds, 3_153_600_000);
+        assert_eq!(config.tokens.unwrap().refresh_grace().num_seconds(), 315_360_000);
     }
 
     /// A function reads only the secrets it uses: a setting it does not use is never looked up,
@@ -343,7 +373,24 @@ mod tests {
             (SIGNING_KEY, "not a pem", "signing key is not a PKCS#8 PEM"),
             (JWT_ALG, "HS256", "KEYGATE_JWT_ALG must be EdDSA, ES256 or RS256"),
             (JWT_ALG, "ES256", "signing key is not a PKCS#8 PEM for Es256"),
+            (TRUST_PROXY_HEADERS, "yes", "KEYGATE_TRUST_PROXY_HEADERS must be true or false"),
             (TOKEN_TTL_SECONDS, "0", "KEYGATE_TOKEN_TTL_SECONDS is out of range"),
+            (
+                REFRESH_GRACE_SECONDS,
+                "9000000000000",
+                "KEYGATE_REFRESH_GRACE_SECONDS is out of range: 1 to 315360000 seconds (10 years)",
+            ),
+            (TOKEN_TTL_SECONDS, "315360001", "KEYGATE_TOKEN_TTL_SECONDS is out of range: 1 to 315360000"),
+            (
+                REFRESH_MAX_AGE_SECONDS,
+                "18446744073709551615",
+                "KEYGATE_REFRESH_MAX_AGE_SECONDS is out of range",
+            ),
+            (
+                DEFAULT_VALIDITY_SECONDS,
+                "3153600001",
+                "KEYGATE_DEFAULT_VALIDITY_SECONDS is out of range: 1 to 3153600000 seconds (100 years)",
+            ),
             (REFRESH_GRACE_SECONDS, "soon", "KEYGATE_REFRESH_GRACE_SECONDS is not a whole number"),
             (DEFAULT_MAX_TOTAL_USAGE, "3000000000", "KEYGATE_DEFAULT_MAX_TOTAL_USAGE is out of range"),
             (ADMIN_CREDENTIALS, "{}", "KEYGATE_ADMIN_CREDENTIALS is not a credential list"),

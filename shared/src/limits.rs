@@ -18,6 +18,9 @@ pub const SCOPE_MAX_ENTRIES: usize = 64;
 pub const SCOPE_ENTRY_MAX_CHARS: usize = 128;
 /// About a century: anything longer is a typo, and it keeps every expiry representable.
 pub const VALIDITY_MAX_SECONDS: i64 = 100 * 365 * 24 * 3600;
+/// The longest token lifetime, refresh grace or family age the configuration may set: ten years.
+/// Anything longer is a mistake, and bounding it keeps every instant computed from it in range.
+pub const TOKEN_DURATION_MAX_SECONDS: i64 = 10 * 365 * 24 * 3600;
 
 /// An admin credential's secret must be at least this long: the HMAC is only as strong as it.
 pub const ADMIN_SECRET_MIN_BYTES: usize = 16;

@@ -310,9 +310,13 @@ impl ApiKey {
         }
         self.registered_at = Some(now);
         if self.expires_at.is_none() {
-            let validity = self.validity_seconds.unwrap_or_default();
-            let validity = TimeDelta::try_seconds(validity as i64).unwrap_or(TimeDelta::MAX);
-            self.expires_at = Some(now.checked_add_signed(validity).unwrap_or(DateTime::<Utc>::MAX_UTC));
+            // A validity past what the clock holds (only an edited backup could give one) expires
+            // at the clock's end, never wrapped around into the past.
+            let validity = i64::try_from(self.validity_seconds.unwrap_or_default())
+                .ok()
+                .and_then(TimeDelta::try_seconds);
+            let expires_at = validity.and_then(|validity| now.checked_add_signed(validity));
+            self.expires_at = Some(expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
         }
     }
 
@@ -355,6 +359,40 @@ mod tests {
         let id = ApiKeyId::generate();
         assert_eq!(ApiKeyId::parse(id.as_str()), Some(id.clone()));
         assert_eq!(id.hex().len(), ID_HEX_LEN);
+    }
+
+    #[test]
+    fn a_validity_past_the_clocks_range_expires_at_its_end_not_in_the_past() {
+        use crate::key_value::{KeyValue, Pepper};
+        let id = ApiKeyId::generate();
+        let pepper = Pepper::new(vec![7; 32]).unwrap();
+        let secret = |v: KeyValue| StoredSecret::first(pepper.hash(&v), v.last4());
+        let now = now();
+        for validity in [u64::MAX, i64::MAX as u64, 1 << 62] {
+            let mut key = ApiKey {
+                primary: secret(KeyValue::generate(&id)),
+                secondary: secret(KeyValue::generate(&id)),
+                api_key_id: id.clone(),
+                domain_id: "domain-a".into(),
+                user_id: "user".into(),
+                name: "n".into(),
+                description: String::new(),
+                state: KeyState::Enabled,
+                scope: vec!["read".into()],
+                max_total_usage: 10,
+                remaining_total_usage: 10,
+                validity_seconds: Some(validity),
+                expires_at: None,
+                registered_at: None,
+                last_accessed_at: None,
+                created_at: now,
+                modified_at: now,
+                modifier: "AK".into(),
+                domain_code: "PUB".into(),
+            };
+            key.register(now);
+            assert_eq!(key.expires_at, Some(DateTime::<Utc>::MAX_UTC), "{validity}");
+        }
     }
 
     #[test]

@@ -61,6 +61,23 @@ pub const TOKEN_TYPE: &str = "at+jwt";
 pub struct Issuer {
     pub issuer: String,
     pub algorithm: SigningAlgorithm,
+    pub served_at: ServedAt,
+}
+
+/// Where clients reach the endpoints, for the discovery documents to name them when the issuer is
+/// not a URL. In AWS, API Gateway names the domain a request came to, and that counts instead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServedAt {
+    /// Nowhere known: only an issuer URL or API Gateway's domain can name the endpoints.
+    #[default]
+    Unknown,
+    /// The local server's listening address.
+    Listening(std::net::SocketAddr),
+    /// Wherever `Host` and `X-Forwarded-Proto` say, as a proxy in front of the local server sets
+    /// them (`KEYGATE_TRUST_PROXY_HEADERS`). A client chooses those headers when nothing stands in
+    /// front, so only an operator's setting trusts them, and a document built from them is never
+    /// cached.
+    ProxyHeaders,
 }
 
 /// The algorithms we sign with; anything else is refused at start-up.
@@ -463,7 +480,7 @@ impl TokenService {
     ) -> Result<IssuedToken, String> {
         let jti = hex::encode(rand::rng().random::<[u8; 16]>());
         let iat = now.timestamp();
-        let exp = (iat + self.ttl.num_seconds()).min(subject.key_expires_at.timestamp()).max(iat);
+        let exp = iat.saturating_add(self.ttl.num_seconds()).min(subject.key_expires_at.timestamp()).max(iat);
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -496,20 +513,31 @@ impl TokenService {
     fn refreshable_claims(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
         let keys = &self.keys;
         let claims = signed_claims(token, &keys.published, &self.issuer, &self.audience)?;
-        // Refreshable strictly before exp + grace, to the millisecond: the refresh marker lapses at
-        // that instant, and a token accepted after it could be refreshed a second time unnoticed.
-        let refreshable_until =
-            claims.exp.saturating_add(self.refresh_grace.num_seconds()).saturating_mul(1000);
-        if now.timestamp_millis() >= refreshable_until {
-            return Err(TokenError::Rejected);
-        }
+        // Refreshable strictly before exp + grace: the refresh marker lapses at that instant, and a
+        // token accepted after it could be refreshed a second time unnoticed.
+        let refreshable_until = self.refreshable_until(&claims).ok_or(TokenError::Rejected)?;
         // A family ends at its maximum age: then the client goes back to its key.
-        let family_ends =
-            claims.auth_time.saturating_add(self.refresh_max_age.num_seconds()).saturating_mul(1000);
-        if now.timestamp_millis() >= family_ends {
+        let family_ends = Timestamp::from_timestamp(claims.auth_time, 0)
+            .and_then(|started| started.checked_add_signed(self.refresh_max_age))
+            .ok_or(TokenError::Rejected)?;
+        if now >= refreshable_until || now >= family_ends {
             return Err(TokenError::Rejected);
         }
         Ok(claims)
+    }
+
+    /// The instant a token stops being refreshable: one grace after its `exp`. `None` for an `exp`
+    /// past what a clock can hold, which only a forged or foreign token has.
+    pub fn refreshable_until(&self, claims: &AccessClaims) -> Option<Timestamp> {
+        Timestamp::from_timestamp(claims.exp, 0)?.checked_add_signed(self.refresh_grace)
+    }
+
+    /// Until when a family revoked at `now` must stay revoked: every token of it expires within
+    /// one lifetime, and can be refreshed for one grace after that.
+    pub fn family_outlived_at(&self, now: Timestamp) -> Timestamp {
+        now.checked_add_signed(self.ttl)
+            .and_then(|expired| expired.checked_add_signed(self.refresh_grace))
+            .unwrap_or(Timestamp::MAX_UTC)
     }
 }
 
@@ -551,7 +579,18 @@ impl AccessVerifier {
 
     /// The claims of a token that is ours and still valid at `now` (strictly before `exp`).
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenError> {
-        let claims = signed_claims(token, &self.keys, &self.issuer, &self.audience)?;
+        self.verify_for(token, now, &self.audience)
+    }
+
+    /// [`Self::verify`] for an API that names the audience its tokens carry, in place of the
+    /// configured one.
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now: Timestamp,
+        audience: &str,
+    ) -> Result<AccessClaims, TokenError> {
+        let claims = signed_claims(token, &self.keys, &self.issuer, audience)?;
         if now.timestamp() >= claims.exp {
             return Err(TokenError::Rejected);
         }

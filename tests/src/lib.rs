@@ -125,9 +125,14 @@ impl TestApp {
     }
 
     pub fn with(settings: &Settings, store: Arc<dyn Store>) -> Self {
+        Self::built(settings, store, |app| app)
+    }
+
+    /// As [`Self::with`], with the service changed by `build` (given an address to serve at, say).
+    pub fn built(settings: &Settings, store: Arc<dyn Store>, build: impl FnOnce(Keygate) -> Keygate) -> Self {
         let clock = Clock::default();
         let ticking = clock.clone();
-        let app = Keygate::new(settings.config(), store.clone()).with_clock(move || ticking.now());
+        let app = build(Keygate::new(settings.config(), store.clone())).with_clock(move || ticking.now());
         Self { app: Arc::new(app), store, clock }
     }
 

@@ -206,6 +206,48 @@ async fn a_family_past_its_maximum_age_sends_the_client_back_to_its_key() {
     assert_eq!(token_for(&t, key.primary.expose()).await.split('.').count(), 3, "the key buys a new family");
 }
 
+/// `claims` signed with the server's own key, as only someone holding it could: what a token of
+/// ours with these claims would be.
+fn signed_with_our_key(settings: &Settings, claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some("at+jwt".into());
+    header.kid = keygate_core::tokens::public_jwk_of_pem(&settings.signing_key).unwrap().common.key_id;
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(settings.signing_key.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+/// Times no clock can hold, in a token with our signature: each is refused as the token it is,
+/// never a panic that drops the connection, and consumes nothing.
+#[tokio::test]
+async fn a_token_of_ours_whose_times_overflow_the_clock_is_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let settings = Settings::new();
+    let t = TestApp::with(&settings, fresh_store().await);
+    let key = t.registered_key(10, TimeDelta::days(1)).await;
+    let token = token_for(&t, key.primary.expose()).await;
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let before = remaining(&t, key.primary.expose()).await;
+    let refused = client_error("This token is not authenticated.", "invalid_token");
+    for (claim, value) in [
+        ("exp", 1_i64 << 62),
+        ("exp", i64::MAX),
+        ("exp", -(1_i64 << 62)),
+        ("auth_time", 1 << 62),
+        ("auth_time", i64::MIN),
+        ("key_expired", 1 << 62),
+    ] {
+        let mut forged = claims.clone();
+        forged[claim] = json!(value);
+        let (status, body) = refresh(&t, &signed_with_our_key(&settings, &forged)).await;
+        assert_eq!((status, body), (429, refused.clone()), "{claim} = {value}");
+    }
+    assert_eq!(remaining(&t, key.primary.expose()).await, before, "no unit consumed");
+    let (status, body) = refresh(&t, &signed_with_our_key(&settings, &claims)).await;
+    assert_eq!(status, 200, "the same claims unchanged refresh: {body}");
+}
+
 /// Every key of every test domain, as the store holds it.
 async fn snapshot(t: &TestApp) -> Vec<keygate_core::model::ApiKey> {
     let mut keys = Vec::new();

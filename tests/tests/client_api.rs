@@ -519,21 +519,24 @@ async fn unknown_paths_and_wrong_methods_answer_in_the_client_envelope() {
     assert_eq!((status, body), (405, client_error("Method not allowed", "method_not_allowed")));
 }
 
-/// The discovery documents point at this server's JWKS and token endpoint, off the URL the request
-/// came to while the issuer is a plain name, and off the issuer once it is a URL.
+/// The discovery documents point at this server's JWKS and token endpoint: off its listening
+/// address while the issuer is a plain name, whatever `Host` or `X-Forwarded-Proto` a client sends,
+/// and off the issuer once it is a URL. Both are the operator's own, so a shared cache may keep them.
 #[tokio::test]
 async fn the_discovery_documents_name_the_issuer_the_jwks_and_the_algorithm() {
-    let t = TestApp::new().await;
+    let listening: std::net::SocketAddr = "127.0.0.1:3000".parse().unwrap();
+    let t = TestApp::built(&Settings::new(), fresh_store().await, |app| app.serving_at(listening));
+    let chosen_by_the_client = [("host", "attacker.example"), ("x-forwarded-proto", "https")];
     for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let (status, body, _) = t.send(get(path, &[("host", "keys.test:3000")])).await;
+        let (status, body, response) = t.send(get(path, &chosen_by_the_client)).await;
         assert_eq!(
             (status, body),
             (
                 200,
                 json!({
                     "issuer": "keygate",
-                    "jwks_uri": "http://keys.test:3000/.well-known/jwks.json",
-                    "token_endpoint": "http://keys.test:3000/v1/auth/token",
+                    "jwks_uri": "http://127.0.0.1:3000/.well-known/jwks.json",
+                    "token_endpoint": "http://127.0.0.1:3000/v1/auth/token",
                     "response_types_supported": ["token"],
                     "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["EdDSA"],
@@ -543,21 +546,43 @@ async fn the_discovery_documents_name_the_issuer_the_jwks_and_the_algorithm() {
             ),
             "{path}"
         );
+        assert_eq!(response.headers()["cache-control"], "public, max-age=300", "{path}");
     }
     let settings = Settings::new().with(keygate_core::config::ISSUER, "https://keys.example.com/");
-    let t = TestApp::with(&settings, fresh_store().await);
-    let (_, body, _) = t.send(get("/.well-known/openid-configuration", &[("host", "elsewhere")])).await;
+    let t = TestApp::built(&settings, fresh_store().await, |app| app.serving_at(listening));
+    let (_, body, response) = t.send(get("/.well-known/openid-configuration", &chosen_by_the_client)).await;
     assert_eq!(body["issuer"], json!("https://keys.example.com/"));
     assert_eq!(body["jwks_uri"], json!("https://keys.example.com/.well-known/jwks.json"));
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
     let (status, body, _) = t.send(get("/.well-known/openid-configuration", &[])).await;
     assert_eq!(status, 200, "the issuer names the base: no host needed: {body}");
 }
 
+/// Behind a proxy the operator trusts to set them, the endpoints are where its `Host` and
+/// `X-Forwarded-Proto` say; a document built from request headers is never kept by a cache, where
+/// one client's headers would name the endpoints for every other.
 #[tokio::test]
-async fn discovery_without_a_host_or_an_issuer_url_is_a_400() {
+async fn discovery_built_from_a_trusted_proxys_headers_is_never_cached() {
+    let settings = Settings::new().with("KEYGATE_TRUST_PROXY_HEADERS", "true");
+    let t = TestApp::with(&settings, fresh_store().await);
+    let proxied = [("host", "keys.test:8443"), ("x-forwarded-proto", "https")];
+    let (status, body, response) = t.send(get("/.well-known/openid-configuration", &proxied)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["jwks_uri"], json!("https://keys.test:8443/.well-known/jwks.json"));
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let (_, body, _) = t.send(get("/.well-known/openid-configuration", &[("host", "keys.test")])).await;
+    assert_eq!(body["token_endpoint"], json!("http://keys.test/v1/auth/token"), "http unless the proxy says");
+}
+
+/// Without an issuer URL, a listening address or a trusted proxy nothing names the endpoints, and
+/// a `Host` a client sends is not taken instead.
+#[tokio::test]
+async fn discovery_with_nothing_to_name_the_endpoints_after_is_a_400_whatever_the_host() {
     let t = TestApp::new().await;
-    let (status, body, _) = t.send(get("/.well-known/openid-configuration", &[])).await;
-    assert_eq!((status, body), (400, client_error("Bad request", "bad_request")));
+    for headers in [&[][..], &[("host", "attacker.example"), ("x-forwarded-proto", "https")][..]] {
+        let (status, body, _) = t.send(get("/.well-known/openid-configuration", headers)).await;
+        assert_eq!((status, body), (400, client_error("Bad request", "bad_request")), "{headers:?}");
+    }
 }
 
 #[tokio::test]

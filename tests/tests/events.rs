@@ -59,6 +59,7 @@ fn the_discovery_event_names_the_apis_own_jwks() {
     let issuer = keygate_core::tokens::Issuer {
         issuer: "keygate".into(),
         algorithm: keygate_core::tokens::SigningAlgorithm::Rs256,
+        served_at: keygate_core::tokens::ServedAt::Unknown,
     };
     let (status, body) = status_and_json(&keygate_core::http::discovery::document(
         &issuer,

@@ -1,6 +1,7 @@
 //! `template.yaml` against the code: no function's environment holds a secret, each function may
 //! read exactly the secrets its `main.rs` uses and take only the DynamoDB actions its route
-//! needs, the signature authorizer never caches, and the API has the local router's routes.
+//! needs, the signature authorizer never caches, the API has the local router's routes, and the
+//! example API sets the token authorizer's requirements by their names.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -316,4 +317,16 @@ fn each_function_is_built_alone_with_only_the_sdk_clients_its_policy_uses() {
         assert_eq!(domain.contains("\"secrets-manager\""), uses("secretsmanager:"), "{binary}: {domain}");
         assert!(!domain.contains("\"sqlite\""), "{binary}: only the local server keeps keys in SQLite");
     }
+}
+
+/// The example's protected API names what it requires of a token with exactly the stage variables
+/// the token authorizer reads (a misspelt one would refuse every token): a tenant and scopes.
+#[test]
+fn the_example_api_requires_a_tenant_and_scopes_through_the_authorizers_stage_variables() {
+    use keygate_core::http::token_authorizer::{SCOPES_VARIABLE, TENANT_VARIABLE};
+    let text = std::fs::read_to_string(root().join("examples/protected-api/template.yaml")).unwrap();
+    let example = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let variables = example["Resources"]["OrdersApi"]["Properties"]["StageVariables"].as_hash().unwrap();
+    let names: BTreeSet<&str> = variables.keys().filter_map(Yaml::as_str).collect();
+    assert_eq!(names, BTreeSet::from([TENANT_VARIABLE, SCOPES_VARIABLE]));
 }

@@ -26,11 +26,14 @@ async fn mint(t: &TestApp) -> String {
 }
 
 fn request_with(authorization: Option<&str>) -> ApiGatewayV2CustomAuthorizerV2Request {
-    let mut event: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/token-authorizer.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    event_with("token-authorizer", authorization)
+}
+
+/// The event `events/{name}.json` with this `Authorization` header, or none.
+fn event_with(name: &str, authorization: Option<&str>) -> ApiGatewayV2CustomAuthorizerV2Request {
+    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut event: ApiGatewayV2CustomAuthorizerV2Request =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event.headers.remove("authorization");
     if let Some(value) = authorization {
         event.headers.insert("authorization", value.parse().unwrap());
@@ -164,6 +167,160 @@ async fn a_switch_of_algorithm_keeps_the_old_tokens_valid() {
     let (status, body, _) =
         new.send(get("/v1/auth/refresh", &[("authorization", &format!("Bearer {old_token}"))])).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The same ES256 token with its signature `(r, s)` turned into `(r, n - s)`: as valid a signature
+/// of the same input, in its other form.
+fn with_s_negated(token: &str) -> String {
+    use num_bigint::BigUint;
+    let order = BigUint::parse_bytes(b"FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551", 16)
+        .unwrap();
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let (r, s) = signature.split_at(32);
+    let negated = (order - BigUint::from_bytes_be(s)).to_bytes_be();
+    let mut other = r.to_vec();
+    other.resize(64 - negated.len(), 0);
+    other.extend(negated);
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(other))
+}
+
+/// ES256 signatures come in two forms that both verify; only the low-S one is accepted, on every
+/// path that verifies a token, so no token has a second spelling.
+#[tokio::test]
+async fn an_es256_token_in_its_other_signature_form_is_refused_by_the_authorizer_and_refresh() {
+    let settings = Settings {
+        signing_key: keygate_core::tokens::SigningAlgorithm::Es256.generate_pem(),
+        overrides: vec![(keygate_core::config::JWT_ALG, "ES256".into())],
+    };
+    let t = TestApp::with(&settings, fresh_store().await);
+    let verifier = verifier(&t);
+    let refresh = |token: &str| get("/v1/auth/refresh", &[("authorization", &format!("Bearer {token}"))]);
+    for _ in 0..4 {
+        let token = mint(&t).await;
+        let other = with_s_negated(&token);
+        assert_eq!(decision(&verifier, &t, Some(&format!("Bearer {other}"))), refused());
+        let (status, body, _) = t.send(refresh(&other)).await;
+        assert_eq!((status, body), (429, client_error("This token is not authenticated.", "invalid_token")));
+        assert_eq!(decision(&verifier, &t, Some(&format!("Bearer {token}")))["isAuthorized"], json!(true));
+        let (status, body, _) = t.send(refresh(&token)).await;
+        assert_eq!(status, 200, "the token as issued refreshes: {body}");
+    }
+}
+
+/// A token of a fresh key of `domain` (the caller's, or the other test domain's) holding `scope`.
+async fn mint_of(t: &TestApp, other_domain: bool, scope: &[&str]) -> String {
+    let caller = match other_domain {
+        false => t.caller(),
+        true => keygate_core::model::Caller {
+            domain_id: OTHER_DOMAIN.into(),
+            access_key: OTHER_ACCESS_KEY.into(),
+        },
+    };
+    let new_key = keygate_core::service::NewKey {
+        user_id: "user-1".into(),
+        scope: Some(scope.iter().map(|s| (*s).to_owned()).collect()),
+        ..Default::default()
+    };
+    let created = t.app.create_key(&caller, new_key, None).await.unwrap();
+    t.app.register(created.primary.expose()).await.unwrap();
+    let (status, body, _) = t.send(get("/v1/auth/token", &[("x-api-key", created.primary.expose())])).await;
+    assert_eq!(status, 200, "{body}");
+    body["result"]["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The decision for `token` on an API whose stage has these variables.
+fn decision_on(verifier: &AccessVerifier, t: &TestApp, token: &str, variables: &[(&str, &str)]) -> bool {
+    let mut event = request_with(Some(&format!("Bearer {token}")));
+    event.stage_variables = variables.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let answer = serde_json::to_value(authorize(verifier, t.app.now(), &event)).unwrap();
+    answer["isAuthorized"] == json!(true)
+}
+
+/// The example API's event: its stage requires the tenant `domain-a` and the scope `orders:read`.
+#[tokio::test]
+async fn an_api_requiring_a_tenant_and_a_scope_refuses_other_tenants_and_missing_scopes() {
+    let t = TestApp::new().await;
+    let verifier = verifier(&t);
+    let cases = [
+        ("its tenant, with the scope", mint_of(&t, false, &["orders:read", "orders:write"]).await, true),
+        ("another tenant, with the scope", mint_of(&t, true, &["orders:read"]).await, false),
+        ("its tenant, without the scope", mint_of(&t, false, &["orders:write"]).await, false),
+        (
+            "its tenant, a scope that only begins like it",
+            mint_of(&t, false, &["orders:readonly"]).await,
+            false,
+        ),
+    ];
+    for (what, token, allowed) in cases {
+        let event = event_with("token-authorizer-with-requirements", Some(&format!("Bearer {token}")));
+        let answer = serde_json::to_value(authorize(&verifier, t.app.now(), &event)).unwrap();
+        assert_eq!(answer["isAuthorized"], json!(allowed), "{what}");
+        if !allowed {
+            assert_eq!(answer, refused(), "{what}");
+        }
+    }
+}
+
+/// An API that sets no requirement lets every valid token of ours through, as before.
+#[tokio::test]
+async fn an_api_requiring_nothing_lets_every_valid_token_through() {
+    let t = TestApp::new().await;
+    let verifier = verifier(&t);
+    for token in [
+        mint_of(&t, false, &["orders:read"]).await,
+        mint_of(&t, true, &["orders:read"]).await,
+        mint_of(&t, false, &["orders:write"]).await,
+    ] {
+        assert!(decision_on(&verifier, &t, &token, &[]));
+        assert!(decision_on(&verifier, &t, &token, &[("unrelated", "x")]), "another stage variable");
+    }
+}
+
+#[tokio::test]
+async fn an_api_may_accept_several_tenants_and_require_several_scopes() {
+    let t = TestApp::new().await;
+    let verifier = verifier(&t);
+    let both_scopes = mint_of(&t, false, &["orders:read", "orders:write"]).await;
+    let one_scope = mint_of(&t, false, &["orders:read"]).await;
+    let other_tenant = mint_of(&t, true, &["orders:read"]).await;
+    let two_scopes = [("keygateScopes", "orders:read,orders:write")];
+    assert!(decision_on(&verifier, &t, &both_scopes, &two_scopes));
+    assert!(!decision_on(&verifier, &t, &one_scope, &two_scopes), "every scope named is required");
+    let two_tenants = [("keygateTenant", "domain-b,domain-a")];
+    assert!(decision_on(&verifier, &t, &other_tenant, &two_tenants));
+    assert!(decision_on(&verifier, &t, &one_scope, &two_tenants));
+    assert!(!decision_on(&verifier, &t, &other_tenant, &[("keygateTenant", "domain-a,domain-c")]));
+}
+
+/// An API may name the audience its tokens carry in place of the authorizer's `KEYGATE_AUDIENCE`:
+/// then a token for the configured audience is refused there, and one for its own passes.
+#[tokio::test]
+async fn an_api_naming_an_audience_takes_tokens_of_that_audience_only() {
+    let ours = Settings::new();
+    let t = TestApp::with(&ours, fresh_store().await);
+    let verifier = verifier(&t);
+    let billing =
+        Settings { signing_key: ours.signing_key.clone(), overrides: vec![(AUDIENCE, "billing".into())] };
+    let for_billing = mint(&TestApp::with(&billing, fresh_store().await)).await;
+    let for_keygate = mint(&t).await;
+    let requires_billing = [("keygateAudience", "billing")];
+    assert!(decision_on(&verifier, &t, &for_billing, &requires_billing));
+    assert!(!decision_on(&verifier, &t, &for_keygate, &requires_billing));
+    assert!(!decision_on(&verifier, &t, &for_billing, &[]), "elsewhere the configured audience counts");
+    assert!(decision_on(&verifier, &t, &for_keygate, &[]));
+}
+
+/// A variable that looks like ours but is not (a typo) would check nothing: every token is
+/// refused instead, so the mistake shows at once.
+#[tokio::test]
+async fn a_mistyped_keygate_stage_variable_refuses_every_token() {
+    let t = TestApp::new().await;
+    let verifier = verifier(&t);
+    let token = mint_of(&t, false, &["orders:read"]).await;
+    for typo in ["keygateScope", "keygateTenants", "KeygateAudience"] {
+        assert!(!decision_on(&verifier, &t, &token, &[(typo, "orders:read")]), "{typo}");
+    }
 }
 
 /// The JWKS of these private keys' public halves, as `keygate secrets public-keys` prints it.

@@ -1,5 +1,6 @@
 //! The token authorizer for customers' own HTTP APIs: lets a request through when its bearer
-//! token is a valid keygate access token. Holds only the public keys; no secret, no store.
+//! token is a valid keygate access token that meets what the API's stage variables require.
+//! Holds only the public keys; no secret, no store.
 use keygate_core::http::token_authorizer;
 use lambda_http::Error;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;

@@ -3,7 +3,7 @@
 
 use super::Keygate;
 use crate::error::Error;
-use crate::model::{ApiKey, ApiKeyId, Timestamp};
+use crate::model::{ApiKey, ApiKeyId};
 use crate::store::{RefreshMarker, WriteError};
 use crate::telemetry::{self, Metric};
 use crate::tokens::{IssuedToken, TokenError, TokenSubject};
@@ -62,21 +62,18 @@ impl Keygate {
         })?;
         let id = ApiKeyId::parse(&claims.sub).ok_or(Error::InvalidToken)?;
         let subject = TokenSubject::of_claims(&claims).ok_or(Error::InvalidToken)?;
-        let grace = self.tokens()?.refresh_grace();
         let marker = RefreshMarker {
             jti: claims.jti.clone(),
             family: claims.fam.clone(),
             bought_with: subject.bought_with,
-            expires_at: timestamp_from_seconds(claims.exp) + grace,
+            expires_at: self.tokens()?.refreshable_until(&claims).ok_or(Error::InvalidToken)?,
         };
         match self.store.consume_for_refresh(&id, &marker, now).await {
             Ok(()) => self.tokens()?.mint(&subject, Some(&claims.fam), now).map_err(Error::Internal),
             Err(WriteError::TokenReused) => {
-                // Every token of the family expires within one lifetime from now, and can be
-                // refreshed for one grace after that: the revocation need not outlive them.
                 // Counted first: the theft is detected even if the revocation then fails.
                 telemetry::count(Metric::RefreshReuseDetected);
-                let until = now + self.tokens()?.ttl() + grace;
+                let until = self.tokens()?.family_outlived_at(now);
                 self.store.revoke_family(&claims.fam, until, now).await?;
                 tracing::warn!(api_key_id = %id, "{FAMILY_REVOKED_MESSAGE}");
                 Err(Error::TokenReused)
@@ -95,8 +92,4 @@ fn counted(minted: Result<IssuedToken, Error>) -> Result<IssuedToken, Error> {
         Err(_) => {}
     }
     minted
-}
-
-fn timestamp_from_seconds(seconds: i64) -> Timestamp {
-    Timestamp::from_timestamp(seconds, 0).unwrap_or(Timestamp::MAX_UTC)
 }

@@ -20,7 +20,7 @@ use crate::key_value::{KeyValue, Pepper};
 use crate::model::{self, ApiKey, ApiKeyId, SecretHash, Timestamp};
 use crate::signature::Credentials;
 use crate::store::{Store, WriteError};
-use crate::tokens::{Issuer, PublicKeys, TokenService};
+use crate::tokens::{Issuer, PublicKeys, ServedAt, TokenService};
 #[cfg(feature = "dynamodb")]
 use crate::{aws, store::DynamoStore};
 
@@ -68,6 +68,7 @@ pub struct Keygate {
     credentials: Credentials,
     key_defaults: KeyDefaults,
     clock: Clock,
+    served_at: ServedAt,
 }
 
 impl Keygate {
@@ -92,7 +93,20 @@ impl Keygate {
             credentials: config.credentials,
             key_defaults: config.key_defaults,
             clock: Arc::new(model::now),
+            served_at: match config.trust_proxy_headers {
+                true => ServedAt::ProxyHeaders,
+                false => ServedAt::Unknown,
+            },
         }
+    }
+
+    /// The local server's listening address, where its discovery documents say its endpoints are
+    /// (unless it trusts a proxy's headers to say so).
+    pub fn serving_at(mut self, address: std::net::SocketAddr) -> Self {
+        if self.served_at == ServedAt::Unknown {
+            self.served_at = ServedAt::Listening(address);
+        }
+        self
     }
 
     /// Replaces the clock, so tests can move time instead of waiting for it.
@@ -117,7 +131,11 @@ impl Keygate {
     /// Who signs this service's tokens, and how: what the discovery documents publish.
     pub fn issuer(&self) -> Result<Issuer, Error> {
         let tokens = self.tokens()?;
-        Ok(Issuer { issuer: tokens.issuer().to_owned(), algorithm: tokens.algorithm() })
+        Ok(Issuer {
+            issuer: tokens.issuer().to_owned(),
+            algorithm: tokens.algorithm(),
+            served_at: self.served_at,
+        })
     }
 
     /// The pepper, which a function built without it (see [`Uses`]) cannot serve a route with.

@@ -13,6 +13,7 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::AlgorithmParameters;
+use num_bigint::BigUint;
 use serde::{Deserialize, Serialize};
 
 use super::{SigningAlgorithm, TOKEN_TYPE};
@@ -82,7 +83,7 @@ impl CompactSigner {
             }
             KeyPair::Es256(key, random) => {
                 let signature = key.sign(random, signing_input).map_err(failed)?;
-                append_part(&mut token, signature.as_ref());
+                append_part(&mut token, &with_low_s(signature.as_ref()));
             }
             KeyPair::Rs256(key, random) => {
                 let mut signature = vec![0; signature_length];
@@ -104,9 +105,40 @@ fn encoded_length(bytes: usize) -> usize {
     (bytes * 4).div_ceil(3)
 }
 
+/// The order n of P-256's group (SEC 2, section 2.4.2), in hex.
+const P256_ORDER: &[u8] = b"FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
+
+fn p256_order() -> BigUint {
+    BigUint::parse_bytes(P256_ORDER, 16).expect("a hex constant")
+}
+
+/// Whether an ECDSA P-256 signature `r || s` has its `s` in the lower half, at most n/2. If `(r, s)`
+/// verifies so does `(r, n - s)`: accepting only the low one makes each signature the one form of
+/// itself, so a token cannot be re-encoded into another string that verifies (malleability).
+fn is_low_s(signature: &[u8]) -> bool {
+    signature.len() == 64 && BigUint::from_bytes_be(&signature[32..]) <= p256_order() >> 1
+}
+
+/// The same signature with `s` in the lower half (`n - s` for a high one), the form verifiers take.
+fn with_low_s(signature: &[u8]) -> Vec<u8> {
+    if is_low_s(signature) {
+        return signature.to_vec();
+    }
+    let (r, s) = signature.split_at(32);
+    let low = (p256_order() - BigUint::from_bytes_be(s)).to_bytes_be();
+    let mut fixed = r.to_vec();
+    fixed.resize(64 - low.len(), 0);
+    fixed.extend(low);
+    fixed
+}
+
 /// A published public key, parsed for the one algorithm it verifies.
 #[derive(Clone)]
-pub(super) struct PublicKey(ParsedPublicKey);
+pub(super) struct PublicKey {
+    parsed: ParsedPublicKey,
+    /// ECDSA: only signatures with a low `s` are accepted.
+    ecdsa: bool,
+}
 
 impl PublicKey {
     /// The key of a JWK's parameters, which must be of `algorithm`'s type: `x` of an Ed25519 key,
@@ -140,7 +172,10 @@ impl PublicKey {
             }
             _ => return Err(format!("not a {} key", algorithm.name())),
         };
-        parsed.map(Self).map_err(|e| format!("not a valid {} public key: {e}", algorithm.name()))
+        let ecdsa = algorithm == SigningAlgorithm::Es256;
+        parsed
+            .map(|parsed| Self { parsed, ecdsa })
+            .map_err(|e| format!("not a valid {} public key: {e}", algorithm.name()))
     }
 }
 
@@ -169,7 +204,10 @@ pub(super) fn verified_payload<'k>(
     let header: ReceivedHeader = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
     let key = key_for(&header)?;
     let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-    key.0.verify_sig(signing_input.as_bytes(), &signature).ok()?;
+    if key.ecdsa && !is_low_s(&signature) {
+        return None;
+    }
+    key.parsed.verify_sig(signing_input.as_bytes(), &signature).ok()?;
     URL_SAFE_NO_PAD.decode(payload).ok()
 }
 
@@ -354,6 +392,46 @@ mod tests {
             assert!(verified_payload(&token, |_| Some(&stranger)).is_none(), "{algorithm:?}: another key");
             assert!(verified_payload(&token, |_| None).is_none(), "{algorithm:?}: no key for the header");
             assert!(verified_payload(&token, |_| Some(&key)).is_some(), "{algorithm:?}: the genuine token");
+        }
+    }
+
+    /// `(r, n - s)` of an ES256 token's signature `(r, s)`: a signature of the same input too.
+    fn with_s_negated(token: &str) -> String {
+        let (signing_input, signature) = token.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        let (r, s) = signature.split_at(32);
+        let negated = (p256_order() - BigUint::from_bytes_be(s)).to_bytes_be();
+        let mut other = r.to_vec();
+        other.resize(64 - negated.len(), 0);
+        other.extend(negated);
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(other))
+    }
+
+    #[test]
+    fn an_es256_signature_with_a_high_s_is_refused_though_it_verifies() {
+        let (signer, key) = signer_and_public_key(SigningAlgorithm::Es256);
+        for _ in 0..16 {
+            let token = signer.sign(&claims()).unwrap();
+            let high = with_s_negated(&token);
+            let (signing_input, signature) = high.rsplit_once('.').unwrap();
+            let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            assert!(
+                key.parsed.verify_sig(signing_input.as_bytes(), &signature).is_ok(),
+                "(r, n - s) is a valid signature of the same input"
+            );
+            assert!(verified_payload(&high, |_| Some(&key)).is_none(), "the high-S form is refused");
+            assert!(verified_payload(&token, |_| Some(&key)).is_some(), "the token as we signed it passes");
+        }
+    }
+
+    /// About half of raw ECDSA signatures have a high `s`: 64 in a row all low is no chance.
+    #[test]
+    fn every_es256_signature_we_make_has_a_low_s() {
+        let (signer, _) = signer_and_public_key(SigningAlgorithm::Es256);
+        for _ in 0..64 {
+            let token = signer.sign(&claims()).unwrap();
+            let signature = URL_SAFE_NO_PAD.decode(token.rsplit_once('.').unwrap().1).unwrap();
+            assert!(is_low_s(&signature), "{token}");
         }
     }
 
