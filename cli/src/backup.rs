@@ -10,6 +10,7 @@ use clap::Args;
 use keygate_core::store::Record;
 
 use crate::data_dir;
+use crate::private;
 use crate::store_choice::{Existing, StoreArgs};
 
 #[derive(Args)]
@@ -47,7 +48,8 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
     let store = args.from.store.open_persistent(&args.from.data_dir, Existing::Required).await?;
     let records = store.export().await.map_err(|e| e.to_string())?;
     let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(private_file(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        // It holds key hashes and replay nonces.
+        Some(path) => Box::new(private::truncated(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
@@ -97,13 +99,4 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
         imported.added, imported.kept
     );
     Ok(())
-}
-
-/// The backup holds key hashes and replay nonces: readable by its owner only.
-fn private_file(path: &std::path::Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }

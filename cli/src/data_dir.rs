@@ -2,14 +2,15 @@
 //! generated on first start and kept here, so restarts keep keys verifiable and tokens valid.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use keygate_core::config;
 use keygate_core::signature::Credential;
 use keygate_core::tokens::SigningAlgorithm;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+
+use crate::private;
 
 pub const DEFAULT: &str = ".keygate";
 const CREDENTIALS_FILE: &str = "credentials.json";
@@ -29,7 +30,7 @@ impl DataDir {
     /// Fills in the environment from the directory, creating what is missing, and returns a
     /// configuration lookup. Prints a credential it creates: it is the user's own secret.
     pub fn prepare(&self) -> Result<impl Fn(&str) -> Option<String> + use<>, String> {
-        fs::create_dir_all(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        private::dir(&self.path)?;
         let env = |name: &str| std::env::var(name).ok();
 
         let credentials = match env(config::ADMIN_CREDENTIALS) {
@@ -68,24 +69,34 @@ impl DataDir {
     /// The first credential of the directory, for the CLI.
     pub fn credential(&self) -> Result<Credential, String> {
         let path = self.path.join(CREDENTIALS_FILE);
+        self.credentials()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{} holds no credential", path.display()))
+    }
+
+    /// Every credential the directory keeps.
+    pub fn credentials(&self) -> Result<Vec<Credential>, String> {
+        let path = self.path.join(CREDENTIALS_FILE);
+        private::check(&self.path)?;
+        private::check(&path)?;
         let text = fs::read_to_string(&path).map_err(|e| {
             format!(
                 "{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)",
                 path.display()
             )
         })?;
-        let list: Vec<Credential> =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        list.into_iter().next().ok_or_else(|| format!("{} holds no credential", path.display()))
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn read_or_create(&self, name: &str, create: impl FnOnce() -> String) -> Result<String, String> {
         let path = self.path.join(name);
+        private::check(&path)?;
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let text = create();
-                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                private::write_new(&path, &text)?;
                 Ok(text)
             }
             Err(e) => Err(format!("{}: {e}", path.display())),
@@ -117,13 +128,4 @@ pub fn new_pepper() -> String {
 
 fn random_text(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
-}
-
-/// Secrets are readable by their owner only.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod data_dir;
+mod private;
 mod secrets;
 mod serve;
 mod store_choice;
