@@ -2,6 +2,7 @@
 //! generated on first start and kept here, so restarts keep keys verifiable and tokens valid.
 
 use std::fs;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use keygate_core::config;
@@ -28,7 +29,9 @@ impl DataDir {
     }
 
     /// Fills in the environment from the directory, creating what is missing, and returns a
-    /// configuration lookup. Prints a credential it creates: it is the user's own secret.
+    /// configuration lookup. Tells where a credential it creates is kept; only on a terminal does
+    /// it print the credential itself, which is the user's own secret: elsewhere stdout is where
+    /// the logs go.
     pub fn prepare(&self) -> Result<impl Fn(&str) -> Option<String> + use<>, String> {
         private::dir(&self.path)?;
         let env = |name: &str| std::env::var(name).ok();
@@ -37,13 +40,25 @@ impl DataDir {
             Some(json) => json,
             None => self.read_or_create(CREDENTIALS_FILE, || {
                 let text = new_credentials(LOCAL_DOMAIN);
-                println!(
-                    "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}:\n{text}",
-                    self.path.join(CREDENTIALS_FILE).display()
-                );
+                self.announce(&text);
                 text
             })?,
         };
+        if lists_none(&credentials) {
+            return Err(match env(config::ADMIN_CREDENTIALS) {
+                Some(_) => format!(
+                    "{} lists no admin credential: no one could administer this server. Set it to a \
+                     list with one (`keygate secrets init` makes one), or unset it to use {}",
+                    config::ADMIN_CREDENTIALS,
+                    self.path.join(CREDENTIALS_FILE).display()
+                ),
+                None => format!(
+                    "{} lists no admin credential: no one could administer this server. Remove the \
+                     file and a new credential is made at the next start",
+                    self.path.join(CREDENTIALS_FILE).display()
+                ),
+            });
+        }
         let pepper = match env(config::PEPPER) {
             Some(pepper) => pepper,
             None => self.read_or_create(PEPPER_FILE, new_pepper)?,
@@ -64,6 +79,19 @@ impl DataDir {
             config::SIGNING_KEY => Some(signing_key.clone()),
             other => std::env::var(other).ok(),
         })
+    }
+
+    fn announce(&self, credentials: &str) {
+        let path = self.path.join(CREDENTIALS_FILE);
+        let created = format!(
+            "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}",
+            path.display()
+        );
+        if std::io::stdout().is_terminal() {
+            println!("{created}:\n{credentials}");
+        } else {
+            println!("{created}; `keygate credentials show --data-dir {}` displays it", self.path.display());
+        }
     }
 
     /// The first credential of the directory, for the CLI.
@@ -102,6 +130,29 @@ impl DataDir {
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
+}
+
+/// Whether `credentials` is a valid list with nothing in it: a server would start with it, and no
+/// one could ever administer that server. Any other fault is reported, with its cause, when the
+/// configuration is read.
+fn lists_none(credentials: &str) -> bool {
+    config::admin_credentials(credentials).is_ok_and(|list| list.is_empty())
+}
+
+/// `keygate credentials show`: each credential of the directory, for the user to copy.
+pub fn show(path: PathBuf) -> Result<(), String> {
+    let shown: Vec<String> = DataDir::new(path)
+        .credentials()?
+        .iter()
+        .map(|credential| {
+            format!(
+                "access_key  {}\nsecret_key  {}\ndomain_id   {}\n",
+                credential.access_key, credential.secret_key, credential.domain_id
+            )
+        })
+        .collect();
+    print!("{}", shown.join("\n"));
+    Ok(())
 }
 
 fn algorithm_file_prefix(algorithm: SigningAlgorithm) -> &'static str {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -128,4 +128,19 @@ fn a_data_directory_or_secret_of_another_user_is_refused() {
         assert!(said.contains(&format!("{path} belongs to user {NOBODY}, not to you (user 0)")), "{said}");
         assert!(said.contains("chown"), "{said}");
     }
+}
+
+#[test]
+fn the_admin_cli_refuses_a_credential_another_user_owns() {
+    if !is_root() {
+        return;
+    }
+    let parent = started_once();
+    let dir = parent.path().join("data");
+    std::os::unix::fs::chown(dir.join("credentials.json"), Some(NOBODY), None).unwrap();
+    assert_eq!(std::fs::metadata(dir.join("credentials.json")).unwrap().uid(), NOBODY);
+    let output = Command::new(BINARY).args(["credentials", "show", "--data-dir"]).arg(&dir).output().unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("belongs to user 65534"), "{said}");
 }
