@@ -1,10 +1,11 @@
 //! `keygate serve`: every route on one port, on the embedded store (SQLite, or memory) or a DynamoDB table, through the same router and handlers the Lambdas
 //! use. Each HTTP request becomes the `lambda_http::Request` API Gateway would have produced.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
@@ -63,6 +64,10 @@ pub struct ServeArgs {
     /// At most this many connections at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// At most this many connections at once from one address; more are closed at once, so one
+    /// client cannot take every connection.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_peer: usize,
     /// A request's headers, and then its body, must arrive within this many seconds; an idle
     /// keep-alive connection is closed after it.
     #[arg(long, default_value_t = 10)]
@@ -86,6 +91,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let limits = Limits { read_timeout: Duration::from_secs(args.read_timeout_seconds.max(1)) };
     let openapi = Bytes::from(keygate_core::http::openapi::document_json());
     let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
+    let peers = Arc::new(Peers::new(args.max_connections_per_peer.max(1)));
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(give_memory_back());
     let shutdown = shutdown_requested();
@@ -97,9 +103,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(app.clone(), openapi.clone(), stream, limits, permit));
-                }
+                Ok((stream, peer)) => match peers.admit(peer.ip()) {
+                    Some(slot) => {
+                        tokio::spawn(serve_connection(app.clone(), openapi.clone(), stream, limits, (permit, slot)));
+                    }
+                    None => tracing::warn!(peer = %peer.ip(), "connection closed: its address holds --max-connections-per-peer"),
+                },
                 Err(err) => {
                     tracing::warn!(error = %err, "accept failed; backing off");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -149,13 +158,13 @@ struct Limits {
     read_timeout: Duration,
 }
 
-/// One connection, holding its slot (`_permit`) until it ends.
+/// One connection, holding its slots (`_slots`: of all connections, of its peer's) until it ends.
 async fn serve_connection(
     app: Arc<Keygate>,
     openapi: Bytes,
     stream: tokio::net::TcpStream,
     limits: Limits,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _slots: (tokio::sync::OwnedSemaphorePermit, PeerSlot),
 ) {
     let service =
         hyper::service::service_fn(move |request| serve_one(app.clone(), openapi.clone(), request, limits));
@@ -287,5 +296,48 @@ fn hyper_body(body: AnswerBody) -> Bytes {
         AnswerBody::Built(Body::Text(text)) => Bytes::from(text),
         AnswerBody::Built(Body::Binary(bytes)) => Bytes::from(bytes),
         AnswerBody::Built(_) => Bytes::new(),
+    }
+}
+
+/// How many connections each address holds, to keep each under its limit.
+struct Peers {
+    limit: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in its address's count, given back when the connection ends.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    address: IpAddr,
+}
+
+impl Peers {
+    fn new(limit: usize) -> Self {
+        Self { limit, open: Mutex::default() }
+    }
+
+    /// A slot for one more connection from `address`, or `None` if it holds the limit.
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<PeerSlot> {
+        // An IPv4 client of a server listening on `::` is the same client as over IPv4.
+        let address = address.to_canonical();
+        let mut open = self.open.lock().expect("never poisoned: nothing panics while holding it");
+        let count = open.entry(address).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { peers: self.clone(), address })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().expect("never poisoned: nothing panics while holding it");
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
     }
 }

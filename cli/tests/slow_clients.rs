@@ -1,7 +1,8 @@
 //! The local server against clients that send slowly, never finish or send too much: their
 //! connections are closed after the read timeout, a body that never arrives is answered 400, a
 //! body past the limit is refused as it arrives and a thousand of them leave memory bounded, the
-//! connection cap holds, and running out of file descriptors makes the server wait, not spin.
+//! connection caps hold (one address cannot take every connection), and running out of file
+//! descriptors makes the server wait, not spin.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -264,7 +265,7 @@ async fn send_large_body(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_sending_large_bodies_leave_memory_bounded_and_given_back() {
     const CLIENTS: usize = 1000;
-    const ADDRESSES: usize = 8;
+    const ADDRESSES: usize = 8; // 125 connections each, within --max-connections-per-peer
     allow_descriptors(4096);
     let server = start(&[], "ulimit -n 4096;");
     let pid = server.child.id();
@@ -305,4 +306,38 @@ async fn a_thousand_clients_sending_large_bodies_leave_memory_bounded_and_given_
     assert!(others.is_empty(), "every client gets its 400: {} did not, {others:?}", others.len());
     assert!(peak < 150 * 1024, "peak RSS {peak} KiB");
     assert!(after < 50 * 1024, "RSS {after} KiB after the clients closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holding_many_connections_cannot_keep_another_from_health() {
+    allow_descriptors(4096);
+    // Idle connections are kept well past the time health is given.
+    let server = start(&["--read-timeout-seconds", "60"], "ulimit -n 4096;");
+    let mut held = Vec::new();
+    for _ in 0..1100 {
+        match connect_from(1, &server.address).await {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    let started = Instant::now();
+    let mut stream = tokio::time::timeout(Duration::from_secs(10), connect_from(2, &server.address))
+        .await
+        .expect("connected in time")
+        .unwrap();
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: keygate\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await;
+    assert!(read.is_ok(), "health did not answer within 10 s");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    println!(
+        "health answered in {:?} beside {} idle connections of one address",
+        started.elapsed(),
+        held.len()
+    );
+
+    // The first address holds exactly its 256: one more is closed at once.
+    let mut extra = connect_from(1, &server.address).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut [0u8; 1])).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "a 257th connection stays open");
 }
