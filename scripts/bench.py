@@ -278,11 +278,18 @@ def keygate_env():
     return {name: value for name, value in os.environ.items() if not name.startswith("KEYGATE_")}
 
 
-def start_keygate(binary, row):
+# What `keygate serve` allows one address by default (--max-connections-per-peer): wrk connects
+# from one.
+PER_PEER_DEFAULT = 256
+
+
+def start_keygate(context, row):
     data_dir = os.path.join(RUN_DIR, f"{row}-data")
     shutil.rmtree(data_dir, ignore_errors=True)
     port = free_port()
-    argv = [binary, "serve", "--port", str(port), "--data-dir", data_dir]
+    argv = [context.keygate, "serve", "--port", str(port), "--data-dir", data_dir]
+    if context.connections > PER_PEER_DEFAULT:
+        argv += ["--max-connections-per-peer", str(context.connections)]
     server = Server(f"keygate-{row}", argv, port, "/health", env=keygate_env())
     server.data_dir = data_dir
     return server
@@ -331,14 +338,14 @@ def mint(server, key):
 
 
 def token_row(context):
-    server = start_keygate(context.keygate, "token")
+    server = start_keygate(context, "token")
     key = bench_key(server, Admin(server.data_dir))
     mint(server, key)
     return server, static_load("/v1/auth/token", headers=[("x-api-key", key)])
 
 
 def refresh_row(context):
-    server = start_keygate(context.keygate, "refresh")
+    server = start_keygate(context, "refresh")
     key = bench_key(server, Admin(server.data_dir))
     status, body = call(server.port, "GET", "/v1/auth/refresh", {"authorization": f"Bearer {mint(server, key)}"})
     check(status == 200 and "access_token" in body["result"], f"refresh answered {status}: {body}")
@@ -351,7 +358,7 @@ def refresh_row(context):
 
 
 def detail_row(context):
-    server = start_keygate(context.keygate, "detail")
+    server = start_keygate(context, "detail")
     key = bench_key(server, Admin(server.data_dir))
     status, body = call(server.port, "GET", "/v1/key/detail", {"x-api-key": key})
     check(status == 200 and "remaining_total_usage" in body["result"], f"detail answered {status}: {body}")
@@ -359,14 +366,14 @@ def detail_row(context):
 
 
 def jwks_row(context):
-    server = start_keygate(context.keygate, "jwks")
+    server = start_keygate(context, "jwks")
     status, body = call(server.port, "GET", "/.well-known/jwks.json")
     check(status == 200 and body["keys"][0]["alg"] == "EdDSA", f"jwks answered {status}: {body}")
     return server, static_load("/.well-known/jwks.json")
 
 
 def create_row(context):
-    server = start_keygate(context.keygate, "create")
+    server = start_keygate(context, "create")
     admin = Admin(server.data_dir)
     body = json.dumps(CREATE_BODY)
     # One signed request per millisecond from 4 minutes ago on, enough for each run at
@@ -387,7 +394,7 @@ def create_row(context):
 
 
 def search_row(context):
-    server = start_keygate(context.keygate, "search")
+    server = start_keygate(context, "search")
     admin = Admin(server.data_dir)
     for _ in range(SEARCH_KEYS):
         admin.create_key(server.port, CREATE_BODY)

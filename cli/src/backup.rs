@@ -14,6 +14,7 @@ use keygate_core::signature::Credential;
 use keygate_core::store::Record;
 
 use crate::data_dir::{self, DataDir};
+use crate::private;
 use crate::store_choice::{Existing, StoreArgs};
 
 #[derive(Args)]
@@ -56,7 +57,8 @@ pub async fn export(args: ExportArgs) -> Result<(), String> {
     let store = args.from.store.open_persistent(&args.from.data_dir, Existing::Required).await?;
     let records = store.export().await.map_err(|e| e.to_string())?;
     let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(private_file(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        // It holds key hashes and replay nonces.
+        Some(path) => Box::new(private::truncated(path)?),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut sink = BufWriter::new(sink);
@@ -137,13 +139,4 @@ fn administered_domains(data_dir: &Path) -> BTreeSet<String> {
         Err(_) => DataDir::new(data_dir.to_owned()).credentials().unwrap_or_default(),
     };
     credentials.into_iter().map(|credential| credential.domain_id).collect()
-}
-
-/// The backup holds key hashes and replay nonces: readable by its owner only.
-fn private_file(path: &std::path::Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }

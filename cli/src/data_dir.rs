@@ -2,14 +2,16 @@
 //! generated on first start and kept here, so restarts keep keys verifiable and tokens valid.
 
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use keygate_core::config;
 use keygate_core::signature::Credential;
 use keygate_core::tokens::SigningAlgorithm;
 use rand::Rng;
 use rand::distr::Alphanumeric;
+
+use crate::private;
 
 pub const DEFAULT: &str = ".keygate";
 const CREDENTIALS_FILE: &str = "credentials.json";
@@ -27,22 +29,36 @@ impl DataDir {
     }
 
     /// Fills in the environment from the directory, creating what is missing, and returns a
-    /// configuration lookup. Prints a credential it creates: it is the user's own secret.
+    /// configuration lookup. Tells where a credential it creates is kept; only on a terminal does
+    /// it print the credential itself, which is the user's own secret: elsewhere stdout is where
+    /// the logs go.
     pub fn prepare(&self) -> Result<impl Fn(&str) -> Option<String> + use<>, String> {
-        fs::create_dir_all(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        private::dir(&self.path)?;
         let env = |name: &str| std::env::var(name).ok();
 
         let credentials = match env(config::ADMIN_CREDENTIALS) {
             Some(json) => json,
             None => self.read_or_create(CREDENTIALS_FILE, || {
                 let text = new_credentials(LOCAL_DOMAIN);
-                println!(
-                    "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}:\n{text}",
-                    self.path.join(CREDENTIALS_FILE).display()
-                );
+                self.announce(&text);
                 text
             })?,
         };
+        if lists_none(&credentials) {
+            return Err(match env(config::ADMIN_CREDENTIALS) {
+                Some(_) => format!(
+                    "{} lists no admin credential: no one could administer this server. Set it to a \
+                     list with one (`keygate secrets init` makes one), or unset it to use {}",
+                    config::ADMIN_CREDENTIALS,
+                    self.path.join(CREDENTIALS_FILE).display()
+                ),
+                None => format!(
+                    "{} lists no admin credential: no one could administer this server. Remove the \
+                     file and a new credential is made at the next start",
+                    self.path.join(CREDENTIALS_FILE).display()
+                ),
+            });
+        }
         let pepper = match env(config::PEPPER) {
             Some(pepper) => pepper,
             None => self.read_or_create(PEPPER_FILE, new_pepper)?,
@@ -65,34 +81,78 @@ impl DataDir {
         })
     }
 
+    fn announce(&self, credentials: &str) {
+        let path = self.path.join(CREDENTIALS_FILE);
+        let created = format!(
+            "keygate: created an admin credential for domain \"{LOCAL_DOMAIN}\" in {}",
+            path.display()
+        );
+        if std::io::stdout().is_terminal() {
+            println!("{created}:\n{credentials}");
+        } else {
+            println!("{created}; `keygate credentials show --data-dir {}` displays it", self.path.display());
+        }
+    }
+
     /// The first credential of the directory, for the CLI.
     pub fn credential(&self) -> Result<Credential, String> {
         let path = self.path.join(CREDENTIALS_FILE);
-        let list = self.credentials().map_err(|e| {
-            format!("{e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)")
-        })?;
-        list.into_iter().next().ok_or_else(|| format!("{} holds no credential", path.display()))
+        self.credentials()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| format!("{} holds no credential", path.display()))
     }
 
-    /// Every admin credential of the directory.
+    /// Every credential the directory keeps.
     pub fn credentials(&self) -> Result<Vec<Credential>, String> {
         let path = self.path.join(CREDENTIALS_FILE);
-        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        private::check(&self.path)?;
+        private::check(&path)?;
+        let text = fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: {e} (start `keygate serve` once, or set KEYGATE_ACCESS_KEY and KEYGATE_SECRET_KEY)",
+                path.display()
+            )
+        })?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn read_or_create(&self, name: &str, create: impl FnOnce() -> String) -> Result<String, String> {
         let path = self.path.join(name);
+        private::check(&path)?;
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let text = create();
-                write_private(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+                private::write_new(&path, &text)?;
                 Ok(text)
             }
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
+}
+
+/// Whether `credentials` is a valid list with nothing in it: a server would start with it, and no
+/// one could ever administer that server. Any other fault is reported, with its cause, when the
+/// configuration is read.
+fn lists_none(credentials: &str) -> bool {
+    config::admin_credentials(credentials).is_ok_and(|list| list.is_empty())
+}
+
+/// `keygate credentials show`: each credential of the directory, for the user to copy.
+pub fn show(path: PathBuf) -> Result<(), String> {
+    let shown: Vec<String> = DataDir::new(path)
+        .credentials()?
+        .iter()
+        .map(|credential| {
+            format!(
+                "access_key  {}\nsecret_key  {}\ndomain_id   {}\n",
+                credential.access_key, credential.secret_key, credential.domain_id
+            )
+        })
+        .collect();
+    print!("{}", shown.join("\n"));
+    Ok(())
 }
 
 fn algorithm_file_prefix(algorithm: SigningAlgorithm) -> &'static str {
@@ -119,13 +179,4 @@ pub fn new_pepper() -> String {
 
 fn random_text(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
-}
-
-/// Secrets are readable by their owner only.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
 }

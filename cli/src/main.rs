@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod data_dir;
+mod private;
 mod secrets;
 mod serve;
 mod store_choice;
@@ -30,11 +31,24 @@ enum Command {
     /// Make new secret values for a deployment.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// The local server's admin credential.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// Manage API keys through the signed admin API.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Print the OpenAPI 3.1 document of every route (what `serve` answers at /openapi.json).
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Print the admin credentials a data directory keeps: access key, secret key and domain.
+    Show {
+        /// The data directory of the local server.
+        #[arg(long, env = "KEYGATE_DATA_DIR", default_value = data_dir::DEFAULT)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -77,6 +91,7 @@ async fn main() -> ExitCode {
         Command::Export(args) => backup::export(args).await,
         Command::Import(args) => backup::import(args).await,
         Command::Secrets(command) => secrets::run(command),
+        Command::Credentials(CredentialsCommand::Show { data_dir }) => data_dir::show(data_dir),
         Command::Openapi => {
             print!("{}", keygate_core::http::openapi::document_json());
             Ok(())

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use keygate_core::tokens::{PublicKeys, SigningAlgorithm};
 
-use crate::data_dir::{new_credentials, new_pepper, write_private};
+use crate::data_dir::{new_credentials, new_pepper};
+use crate::private;
 
 #[derive(Subcommand)]
 pub enum SecretsCommand {
@@ -78,7 +79,7 @@ pub fn run(command: SecretsCommand) -> Result<(), String> {
         SecretsCommand::SigningKey(SigningKeyArgs { out, algorithm }) => {
             let pem = algorithm.algorithm.generate_pem();
             match out {
-                Some(path) => write_private(&path, &pem).map_err(|e| format!("{}: {e}", path.display())),
+                Some(path) => private::write_new(&path, &pem),
                 None => {
                     print!("{pem}");
                     Ok(())
@@ -100,12 +101,11 @@ pub fn run(command: SecretsCommand) -> Result<(), String> {
 
 fn init(args: InitArgs) -> Result<(), String> {
     let out = &args.out;
-    std::fs::create_dir(out).map_err(|e| format!("{}: {e} (it must not exist yet)", out.display()))?;
+    private::new_dir(out).map_err(|e| format!("{e} (it must not exist yet)"))?;
     let signing_key = args.algorithm.algorithm.generate_pem();
     let values = [new_credentials(&args.domain), new_pepper(), signing_key.clone()];
     for ((file, _), value) in FILES.iter().zip(&values) {
-        let path = out.join(file);
-        write_private(&path, value).map_err(|e| format!("{}: {e}", path.display()))?;
+        private::write_new(&out.join(file), value)?;
     }
     let published = public_keys([("the new signing key".to_owned(), signing_key)])?;
     let path = out.join(PUBLIC_KEYS_FILE);

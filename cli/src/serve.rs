@@ -1,10 +1,11 @@
 //! `keygate serve`: every route on one port, on the embedded store (SQLite, or memory) or a DynamoDB table, through the same router and handlers the Lambdas
 //! use. Each HTTP request becomes the `lambda_http::Request` API Gateway would have produced.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
@@ -13,6 +14,7 @@ use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keygate_core::http::router::{self, AnswerBody};
+use keygate_core::limits::MAX_BODY_BYTES;
 use keygate_core::{Error, Keygate};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -26,17 +28,23 @@ use tracing::Instrument;
 use crate::data_dir::{self, DataDir};
 use crate::store_choice::StoreArgs;
 
-/// The server keeps at most this much of a body; handlers refuse anything over 64 KiB anyway.
-const MAX_READ_BYTES: usize = 1024 * 1024;
-/// Past that it reads on and discards up to here before answering, so a client still writing its
-/// body gets the 400 rather than a reset connection; a body beyond this is cut off.
-const MAX_DISCARD_BYTES: usize = 16 * 1024 * 1024;
+/// A body over the limit is refused as soon as it passes it, and the rest read and thrown away, up
+/// to here, so a client still writing gets the 400 rather than a reset connection; a body beyond
+/// this is cut off.
+const MAX_DISCARD_BYTES: u64 = 16 * 1024 * 1024;
+/// What hyper may buffer of a connection (headers, or a body's next bytes). Its default, 400 KiB,
+/// let a thousand clients sending large bodies hold 400 MB; headers need far less (API Gateway
+/// accepts 10 KiB of them).
+const MAX_CONNECTION_BUFFER: usize = 16 * 1024;
 /// A connection is closed gracefully after this long, however busy: a client cannot hold one
 /// open for ever.
 const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 /// After a failed accept (no file descriptors left, say), wait before trying again rather than
 /// spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often the server hands the memory it has freed back to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const GIVE_BACK_INTERVAL: Duration = Duration::from_secs(5);
 /// Where the local server (not the Lambdas) serves the OpenAPI document of every route.
 const OPENAPI_PATH: &str = "/openapi.json";
 
@@ -56,6 +64,10 @@ pub struct ServeArgs {
     /// At most this many connections at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// At most this many connections at once from one address; more are closed at once, so one
+    /// client cannot take every connection.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_peer: usize,
     /// A request's headers, and then its body, must arrive within this many seconds; an idle
     /// keep-alive connection is closed after it.
     #[arg(long, default_value_t = 10)]
@@ -79,6 +91,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let limits = Limits { read_timeout: Duration::from_secs(args.read_timeout_seconds.max(1)) };
     let openapi = Bytes::from(keygate_core::http::openapi::document_json());
     let connections = Arc::new(Semaphore::new(args.max_connections.max(1)));
+    let peers = Arc::new(Peers::new(args.max_connections_per_peer.max(1)));
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(give_memory_back());
     let shutdown = shutdown_requested();
     tokio::pin!(shutdown);
     loop {
@@ -88,9 +103,12 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(app.clone(), openapi.clone(), stream, limits, permit));
-                }
+                Ok((stream, peer)) => match peers.admit(peer.ip()) {
+                    Some(slot) => {
+                        tokio::spawn(serve_connection(app.clone(), openapi.clone(), stream, limits, (permit, slot)));
+                    }
+                    None => tracing::warn!(peer = %peer.ip(), "connection closed: its address holds --max-connections-per-peer"),
+                },
                 Err(err) => {
                     tracing::warn!(error = %err, "accept failed; backing off");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -120,23 +138,39 @@ async fn shutdown_requested() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// glibc's malloc keeps what its per-thread arenas free, in pieces, unless asked: after a thousand
+/// clients sending large bodies had gone, the server stayed 40 MiB larger than at start.
+/// `malloc_trim` gives every free page back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+async fn give_memory_back() {
+    let mut every = tokio::time::interval(GIVE_BACK_INTERVAL);
+    loop {
+        every.tick().await;
+        // SAFETY: malloc_trim only releases memory malloc holds free; any thread may call it.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Limits {
     read_timeout: Duration,
 }
 
-/// One connection, holding its slot (`_permit`) until it ends.
+/// One connection, holding its slots (`_slots`: of all connections, of its peer's) until it ends.
 async fn serve_connection(
     app: Arc<Keygate>,
     openapi: Bytes,
     stream: tokio::net::TcpStream,
     limits: Limits,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _slots: (tokio::sync::OwnedSemaphorePermit, PeerSlot),
 ) {
     let service =
         hyper::service::service_fn(move |request| serve_one(app.clone(), openapi.clone(), request, limits));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .max_buf_size(MAX_CONNECTION_BUFFER)
         .header_read_timeout(limits.read_timeout)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -171,15 +205,9 @@ async fn serve_one(
     );
     async move {
         let (parts, body) = request.into_parts();
-        // A request without a body (a GET, most of them) sets no timer to read it.
-        let read = match body.is_end_stream() {
-            true => Ok(Some(Vec::new())),
-            false => tokio::time::timeout(limits.read_timeout, read_body(body)).await,
-        };
-        let response = match read {
-            Ok(Some(bytes)) => router::serve(&app, to_lambda_request(parts, bytes, request_id)).await,
-            Ok(None) => router::unread(parts.uri.path(), &Error::BodyTooLarge).map(AnswerBody::Built),
-            Err(_) => router::unread(parts.uri.path(), &Error::BodyTooSlow).map(AnswerBody::Built),
+        let response = match read_body(body, limits.read_timeout).await {
+            Ok(bytes) => router::serve(&app, to_lambda_request(parts, bytes, request_id)).await,
+            Err(err) => router::unread(parts.uri.path(), &err).map(AnswerBody::Built),
         };
         tracing::info!(status = response.status().as_u16(), "served");
         Ok(response.map(|body| Full::new(hyper_body(body))))
@@ -188,21 +216,54 @@ async fn serve_one(
     .await
 }
 
-/// The body, or `None` when it is larger than [`MAX_READ_BYTES`] or broken off.
-async fn read_body(mut body: Incoming) -> Option<Vec<u8>> {
-    let mut kept = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.ok()?.into_data() else { continue };
-        seen += data.len();
-        if seen > MAX_DISCARD_BYTES {
-            return None;
-        }
-        if seen <= MAX_READ_BYTES {
+/// The body, refused ([`Error::BodyTooLarge`]) as soon as it is known to pass
+/// [`MAX_BODY_BYTES`] (by its `Content-Length`, or once that much has arrived), or when it does
+/// not arrive within `timeout` ([`Error::BodyTooSlow`]). Nothing past the limit is kept.
+async fn read_body(mut body: Incoming, timeout: Duration) -> Result<Vec<u8>, Error> {
+    // A request without a body (a GET, most of them) sets no timer to read it.
+    if body.is_end_stream() {
+        return Ok(Vec::new());
+    }
+    let announced = body.size_hint().lower();
+    if announced > MAX_BODY_BYTES as u64 {
+        tokio::spawn(discard(body, 0, timeout));
+        return Err(Error::BodyTooLarge);
+    }
+    let mut kept = Vec::with_capacity(announced as usize);
+    let reading = async {
+        while let Some(frame) = body.frame().await {
+            // A body broken off is answered as too large: the client is gone and sees nothing.
+            let Ok(data) = frame.map_err(|_| Error::BodyTooLarge)?.into_data() else { continue };
+            if kept.len() + data.len() > MAX_BODY_BYTES {
+                return Err(Error::BodyTooLarge);
+            }
             kept.extend_from_slice(&data);
         }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, reading).await {
+        Ok(Ok(())) => Ok(kept),
+        Ok(Err(err)) => {
+            tokio::spawn(discard(body, kept.len() as u64, timeout));
+            Err(err)
+        }
+        Err(_) => Err(Error::BodyTooSlow),
     }
-    (seen <= MAX_READ_BYTES).then_some(kept)
+}
+
+/// Reads the rest of a refused body and throws it away while the answer goes out, so the client
+/// reads its 400 rather than a reset; gives up (closing the connection) past
+/// [`MAX_DISCARD_BYTES`] or the read timeout.
+async fn discard(mut body: Incoming, mut seen: u64, timeout: Duration) {
+    let _ = tokio::time::timeout(timeout, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if seen > MAX_DISCARD_BYTES {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// The request as API Gateway would deliver it: the body moved, not copied, and a query string
@@ -235,5 +296,48 @@ fn hyper_body(body: AnswerBody) -> Bytes {
         AnswerBody::Built(Body::Text(text)) => Bytes::from(text),
         AnswerBody::Built(Body::Binary(bytes)) => Bytes::from(bytes),
         AnswerBody::Built(_) => Bytes::new(),
+    }
+}
+
+/// How many connections each address holds, to keep each under its limit.
+struct Peers {
+    limit: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in its address's count, given back when the connection ends.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    address: IpAddr,
+}
+
+impl Peers {
+    fn new(limit: usize) -> Self {
+        Self { limit, open: Mutex::default() }
+    }
+
+    /// A slot for one more connection from `address`, or `None` if it holds the limit.
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<PeerSlot> {
+        // An IPv4 client of a server listening on `::` is the same client as over IPv4.
+        let address = address.to_canonical();
+        let mut open = self.open.lock().expect("never poisoned: nothing panics while holding it");
+        let count = open.entry(address).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot { peers: self.clone(), address })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().expect("never poisoned: nothing panics while holding it");
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
     }
 }

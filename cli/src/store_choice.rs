@@ -7,6 +7,8 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use keygate_core::store::{DynamoStore, MemoryStore, SqliteStore, Store};
 
+use crate::private;
+
 /// The database file of the embedded store, in the data directory.
 pub const DATABASE_FILE: &str = "keygate.db";
 
@@ -95,8 +97,13 @@ impl StoreArgs {
             }
             Choice::Memory => Ok(Arc::new(MemoryStore::new())),
             Choice::Sqlite => {
-                std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+                private::dir(data_dir)?;
                 let path = data_dir.join(DATABASE_FILE);
+                // SQLite gives the files it makes beside the database the database's own mode.
+                for companion in ["", "-wal", "-shm"] {
+                    private::check(&data_dir.join(format!("{DATABASE_FILE}{companion}")))?;
+                }
+                private::create_empty(&path)?;
                 let store = SqliteStore::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 Ok(Arc::new(store))
             }

@@ -52,7 +52,7 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     // Ctrl-C and start again: the key, its quota and the token's family are all still there.
     let mut logs = server.interrupt();
     let server = start(data_dir.path());
-    assert!(server.printed.iter().all(|line| !line.contains("secret_key")), "{:?}", server.printed);
+    assert!(server.printed.iter().all(|line| !line.contains("created an admin")), "{:?}", server.printed);
     let url = |path: &str| format!("{}{path}", server.url);
     let (status, body) = call(http.get(url("/v1/key/detail")).header("x-api-key", &key)).await;
     assert_eq!((status, &body["result"]["remaining_total_usage"]), (200, &json!(99)));
@@ -77,7 +77,11 @@ async fn the_readme_walkthrough_works_against_the_real_server() {
     let (status, _) = call(http.get(url("/health"))).await;
     assert_eq!(status, 200);
 
-    let secret_key = printed.split('"').skip_while(|part| *part != "secret_key").nth(2).unwrap().to_owned();
+    let shown =
+        Command::new(BINARY).args(["credentials", "show", "--data-dir"]).arg(data_dir.path()).output();
+    let shown = String::from_utf8(shown.unwrap().stdout).unwrap();
+    let secret_key = shown.lines().find_map(|line| line.strip_prefix("secret_key  ")).unwrap().to_owned();
+    assert!(!printed.contains(&secret_key), "the secret is printed only on a terminal");
     logs.extend(server.stop());
     assert!(logs.len() >= 8, "one line per request at least: {logs:?}");
     assert!(logs.iter().all(|line| serde_json::from_str::<Value>(line).is_ok()), "JSON logs");
@@ -101,7 +105,7 @@ async fn a_restarted_server_keeps_its_secrets_and_prints_no_credential() {
     drop(first);
 
     let second = start(data_dir.path());
-    assert!(second.printed.iter().all(|line| !line.contains("secret_key")), "{:?}", second.printed);
+    assert!(second.printed.iter().all(|line| !line.contains("created an admin")), "{:?}", second.printed);
     let (_, jwks_after) = call(http.get(format!("{}/.well-known/jwks.json", second.url))).await;
     assert_eq!(jwks_before, jwks_after, "the signing key survives a restart");
     let created = cli(&second, data_dir.path(), &[]);

@@ -48,7 +48,13 @@ fn init_writes_private_secrets_a_deployment_accepts_and_prints_how_to_store_them
     for file in ["admin-credentials.json", "pepper", "signing-key.pem"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(out.join(file)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "{file} is readable by others");
+        assert_eq!(mode & 0o777, 0o600, "{file} is readable by others");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the directory is open to others");
     }
 
     let again = Command::new(BINARY).args(["secrets", "init", "--out"]).arg(&out).output().unwrap();

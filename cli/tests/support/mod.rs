@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -125,6 +125,35 @@ pub fn start_with(data_dir: &Path, store: &[String]) -> Server {
         }
         printed.push(line);
     }
+}
+
+/// Starts `keygate serve` over `dir`, which must refuse to start; returns what it said.
+pub fn start_refused(dir: &Path, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("KEYGATE_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("the server started over {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Runs `keygate key create --json <args>` against the server and returns its answer.
