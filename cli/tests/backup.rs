@@ -131,7 +131,9 @@ async fn an_edited_backup_that_breaks_a_rule_of_the_api_is_refused_naming_its_li
         std::fs::read_to_string(&backup).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let key_line = lines.iter().position(|record| record["kind"] == "key").expect("a key record");
 
-    let edits: [(&str, fn(&mut Value), &str); 7] = [
+    // What the case is, how it edits the key's record, and what the refusal says.
+    type Edit = (&'static str, fn(&mut Value), &'static str);
+    let edits: [Edit; 7] = [
         ("scope with a space", |k| k["scope"] = json!(["read admin"]), "each scope entry"),
         ("generation at u32::MAX", |k| k["primary"]["generation"] = json!(u32::MAX), "primary.generation"),
         ("empty domain", |k| k["domain_id"] = json!(""), "domain_id"),
