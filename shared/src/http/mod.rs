@@ -67,6 +67,14 @@ pub(crate) fn json_response(status: u16, body: &Value) -> Response<Body> {
         .expect("status and header are valid")
 }
 
+/// Seconds a client is asked to wait before retrying an answer that was busy or unavailable.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+pub(crate) fn with_retry_after(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert("retry-after", RETRY_AFTER_SECONDS.parse().expect("valid header value"));
+    response
+}
+
 pub(crate) fn body_bytes(request: &Request) -> &[u8] {
     match request.body() {
         Body::Empty => &[],

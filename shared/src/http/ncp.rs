@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::KeyIdPath;
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json, path_key_id,
+    with_retry_after,
 };
 use crate::Keygate;
 use crate::error::Error;
@@ -318,6 +319,7 @@ fn respond(outcome: Result<(u16, Option<impl Serialize>), Error>) -> Response<Bo
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, message) = match err {
         Error::InvalidArgument(m) => (400, m.clone()),
+        Error::Busy(m) => (503, m.clone()),
         Error::BodyTooLarge | Error::BodyTooSlow => (400, err.to_string()),
         Error::MissingParameter(field) => (400, format!("required parameter: {field}")),
         Error::Unauthenticated(m) => (401, m.clone()),
@@ -338,7 +340,8 @@ pub fn error_response(err: &Error) -> Response<Body> {
         tracing::info!(status, reason = %err, "ncp request refused");
     }
     let envelope = NcpError { error: NcpErrorBody { error_code: status.to_string(), message } };
-    json_response(status, &serde_json::to_value(envelope).expect("texts serialise"))
+    let response = json_response(status, &serde_json::to_value(envelope).expect("texts serialise"));
+    if status == 503 { with_retry_after(response) } else { response }
 }
 
 /// The NCP error envelope.

@@ -19,7 +19,7 @@ use super::KeyIdPath;
 
 use super::{
     authorized_caller, authorized_write, json_response, only_query_parameters, parse_json,
-    parse_optional_json, path_key_id,
+    parse_optional_json, path_key_id, with_retry_after,
 };
 use crate::Keygate;
 use crate::api_key_info::{ApiKeyInfo, api_key_info};
@@ -310,6 +310,7 @@ fn respond(outcome: Result<impl Serialize, Error>) -> Response<Body> {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, code, message) = match err {
         Error::InvalidArgument(m) => (400, "ERROR_INVALID_ARGUMENT", m.clone()),
+        Error::Busy(m) => (503, "ERROR_UNAVAILABLE", m.clone()),
         Error::BodyTooLarge | Error::BodyTooSlow => (400, "ERROR_INVALID_ARGUMENT", err.to_string()),
         Error::MissingParameter(field) => {
             (400, "ERROR_REQUIRED_PARAMETER", format!("required parameter: {field}"))
@@ -332,7 +333,8 @@ pub fn error_response(err: &Error) -> Response<Body> {
         tracing::info!(status, code, reason = %err, "admin request refused");
     }
     let envelope = SpaceOneError { error: SpaceOneErrorBody { code: code.to_owned(), message } };
-    json_response(status, &serde_json::to_value(envelope).expect("texts serialise"))
+    let response = json_response(status, &serde_json::to_value(envelope).expect("texts serialise"));
+    if status == 503 { with_retry_after(response) } else { response }
 }
 
 #[cfg(test)]

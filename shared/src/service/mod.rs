@@ -4,6 +4,7 @@
 
 mod admin;
 mod client;
+mod queries;
 mod rules;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
+pub use self::queries::{Admission, QUERY_COST_LIMIT, QueryLimits, QueryRunner};
 use crate::config::{Config, KeyDefaults};
 #[cfg(feature = "dynamodb")]
 use crate::config::{ConfigError, TableConfig, Uses};
@@ -67,6 +69,7 @@ pub struct Keygate {
     credentials: Credentials,
     key_defaults: KeyDefaults,
     clock: Clock,
+    queries: QueryRunner,
 }
 
 impl Keygate {
@@ -77,10 +80,12 @@ impl Keygate {
     pub async fn from_env(uses: Uses) -> Result<Self, ConfigError> {
         let table = TableConfig::from_lookup(|name| std::env::var(name).ok())?;
         let lookup = settings_lookup(uses).await?;
+        let query_limits = QueryLimits::from_lookup(&lookup)?;
         let config = Config::for_uses(lookup, uses)?;
         let aws = aws::lambda_config().map_err(ConfigError::new)?;
         let store = DynamoStore::with_config(&aws, table.endpoint.as_deref(), table.name);
-        Ok(Self::new(config, Arc::new(store)))
+        // One request at a time: the instance has no other request to keep serving.
+        Ok(Self::new(config, Arc::new(store)).with_queries(QueryRunner::inline(query_limits)))
     }
 
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
@@ -91,7 +96,19 @@ impl Keygate {
             credentials: config.credentials,
             key_defaults: config.key_defaults,
             clock: Arc::new(model::now),
+            queries: QueryRunner::inline(QueryLimits::default()),
         }
+    }
+
+    /// Replaces where the admin queries that read a whole domain run, and their limits: the
+    /// runtime's choice (a server runs them on threads of their own).
+    pub fn with_queries(mut self, queries: QueryRunner) -> Self {
+        self.queries = queries;
+        self
+    }
+
+    pub fn queries(&self) -> &QueryRunner {
+        &self.queries
     }
 
     /// Replaces the clock, so tests can move time instead of waiting for it.
