@@ -156,10 +156,11 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
     params(ListParameters),
     responses(
         (status = 200, description = "The page", body = ApiKeyList),
-        (status = 400, description = "Unknown parameter or bad number", body = NcpError),
+        (status = 400, description = "Unknown parameter or bad number, or a name filter over the query cost limit", body = NcpError),
         (status = 401, description = "Missing or bad signature", body = NcpError),
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys (a name filter is one): retry after `Retry-After` seconds", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]

@@ -209,11 +209,12 @@ fn only_fields(info: Value, only: &[&str]) -> Result<Value, Error> {
     params(ListApiKeysParameters),
     responses(
         (status = 200, description = "The caller's keys, oldest first", body = ApiKeysInfo),
-        (status = 400, description = "Unknown parameter or bad value", body = SpaceOneError),
+        (status = 400, description = "Unknown parameter or bad value, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -244,11 +245,12 @@ pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     request_body(content = Option<ApiKeyQuery>),
     responses(
         (status = 200, description = "The page of keys and how many matched", body = ApiKeysInfo),
-        (status = 400, description = "Bad body or query", body = SpaceOneError),
+        (status = 400, description = "Bad body or query, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -270,11 +272,12 @@ pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> 
     request_body = ApiKeyStatQuery,
     responses(
         (status = 200, description = "The query's results", body = crate::query::stat::StatResult),
-        (status = 400, description = "Bad body or query", body = SpaceOneError),
+        (status = 400, description = "Bad body or query, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]

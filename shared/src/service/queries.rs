@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::background;
 use crate::config::ConfigError;
 use crate::error::Error;
 
@@ -64,9 +65,10 @@ impl QueryRunner {
         Self { limits, admitted: Arc::default(), pool: None }
     }
 
-    /// Runs queries on `threads` threads of their own, one query a thread: from the moment it
-    /// starts reading the domain's keys to its answer, so at most `threads` cores ever work on
-    /// queries, whatever the number of requests.
+    /// Runs queries on `threads` threads of their own, at the lowest priority, one query a
+    /// thread from the moment it starts reading the domain's keys to its answer: at most
+    /// `threads` cores ever work on queries, whatever the number of requests, and only with
+    /// what the requests leave.
     pub fn threads(threads: NonZeroUsize, limits: QueryLimits) -> std::io::Result<Self> {
         Ok(Self { limits, admitted: Arc::default(), pool: Some(Pool::start(threads)?) })
     }
@@ -200,6 +202,7 @@ impl Pool {
         for n in 0..threads.get() {
             let queue = queue.clone();
             std::thread::Builder::new().name(format!("keygate-query-{n}")).spawn(move || {
+                background::lower_this_threads_priority();
                 // Ends when the runner, and every admission, is gone.
                 while let Ok(job) = queue.lock().unwrap_or_else(PoisonError::into_inner).recv() {
                     job();
@@ -253,11 +256,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_runs_on_a_query_thread_and_a_panic_is_an_internal_error() {
+    async fn work_runs_on_a_query_thread_at_the_lowest_priority_and_a_panic_is_an_internal_error() {
         let runner = QueryRunner::threads(NonZeroUsize::MIN, QueryLimits::default()).unwrap();
         let admitted = runner.admit("a").await.unwrap();
         let thread = admitted.run(|| Ok(std::thread::current().name().map(str::to_owned))).await;
         assert_eq!(thread.unwrap().as_deref(), Some("keygate-query-0"));
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            admitted.run(|| Ok(background::this_threads_nice())).await.unwrap(),
+            19,
+            "the lowest priority"
+        );
         let panicked = admitted.run(|| -> Result<(), Error> { panic!("a bug") }).await;
         assert!(matches!(panicked, Err(Error::Internal(_))));
         assert_eq!(admitted.run(|| Ok(7)).await.unwrap(), 7, "the thread survives a panic");
