@@ -15,6 +15,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keygate_core::http::router::{self, AnswerBody};
 use keygate_core::limits::MAX_BODY_BYTES;
+use keygate_core::service::{QueryLimits, QueryRunner};
 use keygate_core::{Error, Keygate};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
@@ -72,19 +73,31 @@ pub struct ServeArgs {
     /// keep-alive connection is closed after it.
     #[arg(long, default_value_t = 10)]
     read_timeout_seconds: u64,
+    /// At most this many admin queries of one domain that read all its keys (searches beyond a
+    /// plain page, stat) at once; one more is answered 503.
+    #[arg(long, env = "KEYGATE_MAX_QUERIES_PER_DOMAIN", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_queries_per_domain: u16,
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     keygate_core::telemetry::init_json_logs();
     let lookup = DataDir::new(args.data_dir.clone()).prepare()?;
+    let query_limits = QueryLimits {
+        per_domain: args.max_queries_per_domain.into(),
+        ..QueryLimits::from_lookup(&lookup).map_err(|e| e.to_string())?
+    };
     let config = keygate_core::Config::from_lookup(lookup).map_err(|e| e.to_string())?;
     let store = args.store.open(&args.data_dir).await?;
+    // Queries that read a whole domain get threads of their own, so the workers keep serving.
+    let queries = QueryRunner::threads(QueryRunner::threads_for_this_machine(), query_limits)
+        .map_err(|e| format!("cannot start the query threads: {e}"))?;
 
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = Arc::new(Keygate::new(config, store).serving_at(address));
+    let app = Arc::new(Keygate::new(config, store).serving_at(address).with_queries(queries));
     println!("keygate listening on http://{address}");
     tracing::info!(%address, "listening");
 

@@ -42,6 +42,10 @@ pub enum Error {
     /// The body did not arrive within the local server's read timeout.
     #[error("body was not received in time")]
     BodyTooSlow,
+    /// The caller already runs as much of this kind of work as it may at once (a domain's
+    /// queries that read all its keys): worth retrying shortly. The message is safe to show.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A store or signing failure. The cause is logged, never shown.
     #[error("internal: {0}")]
     Internal(String),

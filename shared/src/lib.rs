@@ -3,7 +3,7 @@
 //! Everything here is free of the Lambda runtime's wiring: the `functions/*` binaries and the
 //! local server only build a [`Keygate`] from configuration and hand requests to [`http`].
 //!
-//! From the bottom of the module graph up: [`limits`] and [`model`]; [`key_value`], [`replay`],
+//! From the bottom of the module graph up: [`limits`], [`model`] and [`background`]; [`key_value`], [`replay`],
 //! [`signature`] and [`tokens`]; [`store`]; [`error`] and [`config`]; [`query`]; [`api_key_info`];
 //! [`service`]; [`http`] ([`telemetry`], [`lambda`] and [`aws`] stand apart). A module imports only from below it, which
 //! a test (`tests/module_graph.rs`) keeps true.
@@ -11,6 +11,7 @@
 pub mod api_key_info;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod background;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -264,6 +264,8 @@ pub fn error_response(err: &Error) -> Response<Body> {
         Error::QuotaExhausted => (429, NOT_AUTHENTICATED, "quota_exhausted"),
         Error::InvalidToken => (429, NOT_AUTHENTICATED, "invalid_token"),
         Error::TokenReused => (429, NOT_AUTHENTICATED, "token_reused"),
+        // No client route runs an admin query.
+        Error::Busy(_) => (500, "Internal server error", "internal_error"),
         Error::Unauthenticated(_) | Error::PermissionDenied(_) | Error::Conflict | Error::Internal(_) => {
             (500, "Internal server error", "internal_error")
         }

@@ -69,7 +69,7 @@ pub(crate) fn json_response(status: u16, body: &Value) -> Response<Body> {
 
 /// What an admin surface says when the store cannot take a write now.
 pub(crate) const UNAVAILABLE: &str = "service unavailable: sign the request again and retry";
-/// Seconds a client is asked to wait before retrying an unavailable store.
+/// Seconds a client is asked to wait before retrying an answer that was busy or unavailable.
 const RETRY_AFTER_SECONDS: &str = "1";
 
 pub(crate) fn with_retry_after(mut response: Response<Body>) -> Response<Body> {

@@ -161,10 +161,11 @@ pub async fn get_api_key(app: &Keygate, request: Request) -> Response<Body> {
     params(ListParameters),
     responses(
         (status = 200, description = "The page", body = ApiKeyList),
-        (status = 400, description = "Unknown parameter or bad number", body = NcpError),
+        (status = 400, description = "Unknown parameter or bad number, or a name filter over the query cost limit", body = NcpError),
         (status = 401, description = "Missing or bad signature", body = NcpError),
         (status = 405, description = "Another method on this path", body = NcpError),
         (status = 500, description = "Store failure", body = NcpError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys (a name filter is one): retry after `Retry-After` seconds", body = NcpError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -337,6 +338,7 @@ fn respond(outcome: Result<(u16, Option<impl Serialize>), Error>) -> Response<Bo
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, message) = match err {
         Error::InvalidArgument(m) => (400, m.clone()),
+        Error::Busy(m) => (503, m.clone()),
         Error::BodyTooLarge | Error::BodyTooSlow => (400, err.to_string()),
         Error::MissingParameter(field) => (400, format!("required parameter: {field}")),
         Error::Unauthenticated(m) => (401, m.clone()),

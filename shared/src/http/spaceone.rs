@@ -222,11 +222,12 @@ fn only_fields(info: Value, only: &[&str]) -> Result<Value, Error> {
     params(ListApiKeysParameters),
     responses(
         (status = 200, description = "The caller's keys, oldest first", body = ApiKeysInfo),
-        (status = 400, description = "Unknown parameter or bad value", body = SpaceOneError),
+        (status = 400, description = "Unknown parameter or bad value, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -257,11 +258,12 @@ pub async fn list_api_keys(app: &Keygate, request: Request) -> Response<Body> {
     request_body(content = Option<ApiKeyQuery>),
     responses(
         (status = 200, description = "The page of keys and how many matched", body = ApiKeysInfo),
-        (status = 400, description = "Bad body or query", body = SpaceOneError),
+        (status = 400, description = "Bad body or query, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -283,11 +285,12 @@ pub async fn search_api_keys(app: &Keygate, request: Request) -> Response<Body> 
     request_body = ApiKeyStatQuery,
     responses(
         (status = 200, description = "The query's results", body = crate::query::stat::StatResult),
-        (status = 400, description = "Bad body or query", body = SpaceOneError),
+        (status = 400, description = "Bad body or query, or a query over the cost limit", body = SpaceOneError),
         (status = 401, description = "Missing or bad signature", body = SpaceOneError),
         (status = 403, description = "`domain_id` is not the caller's domain", body = SpaceOneError),
         (status = 405, description = "Another method on this path", body = SpaceOneError),
         (status = 500, description = "Store failure", body = SpaceOneError),
+        (status = 503, description = "The domain already runs its limit of queries that read all its keys: retry after `Retry-After` seconds", body = SpaceOneError),
     ),
     security(("ncp_timestamp" = [], "ncp_access_key" = [], "ncp_signature" = [])),
 ))]
@@ -323,6 +326,7 @@ fn respond(outcome: Result<impl Serialize, Error>) -> Response<Body> {
 pub fn error_response(err: &Error) -> Response<Body> {
     let (status, code, message) = match err {
         Error::InvalidArgument(m) => (400, "ERROR_INVALID_ARGUMENT", m.clone()),
+        Error::Busy(m) => (503, "ERROR_UNAVAILABLE", m.clone()),
         Error::BodyTooLarge | Error::BodyTooSlow => (400, "ERROR_INVALID_ARGUMENT", err.to_string()),
         Error::MissingParameter(field) => {
             (400, "ERROR_REQUIRED_PARAMETER", format!("required parameter: {field}"))

@@ -44,6 +44,15 @@ impl Condition {
         &self.k
     }
 
+    /// What testing one document costs: one comparison for each value of a list (`in`,
+    /// `contain_in`, ...), else one.
+    pub fn terms(&self) -> usize {
+        match &self.v {
+            Value::Array(values) => values.len().max(1),
+            _ => 1,
+        }
+    }
+
     /// The texts the field must equal one of, when this is an `eq` or `in` of texts only.
     pub fn equality(&self) -> Option<(&str, Vec<&str>)> {
         let values = match (self.o.as_str(), &self.v) {

@@ -239,6 +239,16 @@ impl Query {
             || sorted.iter().any(|key| fields.contains(&key.key.as_str()))
     }
 
+    /// What the query costs on each document it reads, in terms: one for the document, one for
+    /// each value a condition compares with, one for each field `keyword` looks in, and one for
+    /// each sort key. Times the documents read, that is what the cost limit bounds.
+    pub fn terms(&self, projection: &Projection<'_>) -> usize {
+        let conditions: usize = self.filter.iter().chain(&self.filter_or).map(Condition::terms).sum();
+        let keyword = if self.keyword.is_some() { projection.keyword.len() } else { 0 };
+        let sorted = self.sort.as_ref().map_or(0, |sort| sort.keys().len());
+        1 + conditions + keyword + sorted
+    }
+
     /// The `filter` conditions (all must hold) that say a field equals one of a few texts.
     pub fn equalities(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
         self.filter.iter().filter_map(Condition::equality)
@@ -367,6 +377,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_query_costs_a_term_for_the_document_each_compared_value_keyword_field_and_sort_key() {
+        let projection = Projection { minimal: &[], keyword: &["id", "name", "owner"], shown_only: &[] };
+        let terms =
+            |query: serde_json::Value| serde_json::from_value::<Query>(query).unwrap().terms(&projection);
+        assert_eq!(terms(json!({})), 1);
+        assert_eq!(terms(json!({ "page": { "limit": 10 }, "only": ["name"], "count_only": true })), 1);
+        let query = json!({
+            "filter": [{ "k": "name", "v": "a" }, { "k": "user_id", "v": ["u1", "u2", "u3"], "o": "in" }],
+            "filter_or": [{ "k": "scope", "v": [], "o": "contain_in" }],
+            "keyword": "x",
+            "sort": [{ "key": "name" }, { "key": "created_at", "desc": true }],
+        });
+        assert_eq!(terms(query), 1 + 1 + 3 + 1 + 3 + 2);
+    }
 
     #[test]
     fn times_order_as_instants_whether_or_not_they_show_a_fraction() {

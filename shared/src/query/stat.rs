@@ -96,6 +96,15 @@ struct Project {
 }
 
 impl StatisticsQuery {
+    /// What the query costs on each document it reads, in terms, as [`super::Query::terms`]
+    /// counts them: one for the document, the conditions' values, and each stage's keys and
+    /// fields (no stage makes more documents than it is given).
+    pub fn terms(&self) -> usize {
+        let conditions: usize = self.filter.iter().chain(&self.filter_or).map(Condition::terms).sum();
+        let stages: usize = self.aggregate.iter().map(Stage::terms).sum();
+        1 + conditions + stages + usize::from(self.distinct.is_some())
+    }
+
     /// The `results` (and, with a page, `total_count`) of the query over `documents`.
     pub fn run(
         &self,
@@ -153,6 +162,15 @@ fn distinct(documents: &[Document], field: &str, time: bool) -> Vec<Value> {
 }
 
 impl Stage {
+    fn terms(&self) -> usize {
+        match self {
+            Stage::Group(group) => (group.keys.len() + group.fields.len()).max(1),
+            Stage::Sort(sort) => sort.keys().len().max(1),
+            Stage::Project(project) => project.fields.len().max(1),
+            Stage::Count(_) | Stage::Limit(_) | Stage::Skip(_) => 1,
+        }
+    }
+
     fn apply(&self, mut documents: Vec<Document>, schema: &mut Schema) -> Result<Vec<Document>, Error> {
         match self {
             Stage::Group(group) => group.apply(&documents, schema),
@@ -309,14 +327,13 @@ impl Aggregate {
             Self::First => values.first().map(|v| (*v).clone()).unwrap_or(Value::Null),
             Self::Last => values.last().map(|v| (*v).clone()).unwrap_or(Value::Null),
             Self::Push => Value::Array(values.iter().map(|v| (*v).clone()).collect()),
+            // Each value once, in the order first seen; a value's text is its identity, so a group
+            // of n values costs n, not n² comparisons.
             Self::AddToSet => {
-                let mut set: Vec<Value> = Vec::new();
-                for value in values {
-                    if !set.contains(value) {
-                        set.push((*value).clone());
-                    }
-                }
-                Value::Array(set)
+                let mut seen = HashSet::new();
+                Value::Array(
+                    values.iter().filter(|v| seen.insert(v.to_string())).map(|v| (*v).clone()).collect(),
+                )
             }
         }
     }
@@ -325,6 +342,34 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_statistics_query_costs_its_conditions_values_and_each_stages_keys_and_fields() {
+        let terms = |query: Value| serde_json::from_value::<StatisticsQuery>(query).unwrap().terms();
+        assert_eq!(terms(json!({})), 1);
+        assert_eq!(terms(json!({ "distinct": "user_id", "filter": [{ "k": "state", "v": "ENABLED" }] })), 3);
+        let query = json!({
+            "filter_or": [{ "k": "user_id", "v": ["a", "b"], "o": "in" }],
+            "aggregate": [
+                { "group": { "keys": [{ "key": "user_id", "name": "user" }], "fields": [
+                    { "name": "n", "operator": "count" },
+                    { "key": "api_key_id", "name": "ids", "operator": "add_to_set" },
+                ] } },
+                { "sort": { "keys": [{ "key": "n", "desc": true }] } },
+                { "project": { "fields": [{ "key": "user", "name": "u" }] } },
+                { "count": { "name": "groups" } },
+                { "limit": 5 },
+            ],
+        });
+        assert_eq!(terms(query), 1 + 2 + 3 + 1 + 1 + 1 + 1);
+    }
+
+    #[test]
+    fn add_to_set_keeps_each_value_once_in_the_order_first_seen() {
+        let (a, b, one) = (json!("a"), json!("b"), json!(1));
+        let values = [&b, &a, &b, &one, &a];
+        assert_eq!(Aggregate::AddToSet.apply(values.len(), &values, false), json!(["b", "a", 1]));
+    }
 
     #[test]
     fn the_latest_and_earliest_of_a_time_field_are_by_instant() {

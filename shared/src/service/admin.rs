@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Keygate, rules};
+use super::{Admission, Keygate, rules};
 use crate::api_key_info;
 use crate::error::Error;
 use crate::key_value::KeyValue;
@@ -12,7 +12,7 @@ use crate::model::{
     ApiKey, ApiKeyId, Caller, KeyChange, KeySlot, KeyState, NewSecret, StoredSecret, Timestamp,
 };
 use crate::query::stat::{StatResult, StatisticsQuery};
-use crate::query::{Query, QueryResult, Schema};
+use crate::query::{Query, QueryResult};
 use crate::replay::ReplayNonce;
 use crate::store::{KeyListing, ListedField, ListingFilter, WriteError};
 
@@ -168,10 +168,11 @@ impl Keygate {
         }
     }
 
-    /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects. It
-    /// reads the domain's listings (or only its key ids, when the query selects all) and then
-    /// only the keys of the page it returns. A query that tests a counter reads every key, and
-    /// so does a search whose page changed since the index said what it holds.
+    /// The `APIKeyInfo` documents of the caller's domain that a SpaceONE `Query` selects. A
+    /// query that selects all, in order, reads only the domain's key ids and the page's keys.
+    /// Any other reads the domain's listings (or, to test a counter, every key) and runs as one
+    /// of the domain's queries (see [`QueryRunner`](super::QueryRunner)); so does a search whose
+    /// page changed since the index said what it holds, which then reads every key.
     pub async fn search_keys(&self, caller: &Caller, search: KeySearch) -> Result<QueryResult, Error> {
         rules::own_domain(caller, search.domain_id.as_deref())?;
         let mut query = search.query;
@@ -182,49 +183,69 @@ impl Keygate {
         // Refused queries cost no read.
         query.select(Vec::new(), &schema, &projection, now)?;
         let domain_id = caller.domain_id.as_str();
-        if !query.tests_any(&api_key_info::COUNTERS)
-            && let Some(found) = self.search_index(&query, domain_id, &schema, now).await?
+        let in_order = query.selects_all_in_order();
+        if in_order && let Some(found) = self.search_in_order(&query, domain_id).await? {
+            return Ok(found);
+        }
+        let admitted = self.queries.admit(domain_id).await?;
+        if !in_order
+            && !query.tests_any(&api_key_info::COUNTERS)
+            && let Some(found) = self.search_listings(&admitted, &query, domain_id, now).await?
         {
             return Ok(found);
         }
-        let documents = api_key_info::documents(&self.store.list_keys(domain_id).await?);
-        query.run(documents, &schema, &projection, now)
+        let keys = self.store.list_keys(domain_id).await?;
+        admitted.check_cost(keys.len(), query.terms(&projection))?;
+        admitted.run(move || query.run(api_key_info::documents(&keys), &schema, &projection, now)).await
     }
 
-    /// The search answered from the index and the page's keys; `None` when a key of the page was
-    /// deleted or changed since the index was read (indexes are eventually consistent).
-    async fn search_index(
+    /// The search of every key in creation order, answered from the domain's ids and the page's
+    /// keys; `None` when a key of the page was deleted since the ids were read.
+    async fn search_in_order(&self, query: &Query, domain_id: &str) -> Result<Option<QueryResult>, Error> {
+        if query.count_only() {
+            let total_count = self.store.count_keys(domain_id).await?;
+            return Ok(Some(QueryResult { results: Vec::new(), total_count }));
+        }
+        let ids = self.store.list_key_ids(domain_id).await?;
+        let Some(keys) = self.keys_as_listed(&ids[query.page_range(ids.len())], None).await? else {
+            return Ok(None);
+        };
+        let selected = QueryResult { results: api_key_info::documents(&keys), total_count: ids.len() };
+        Ok(Some(query.present(selected, &api_key_info::PROJECTION)))
+    }
+
+    /// The search answered from the domain's listings and the page's keys; `None` when a key of
+    /// the page was deleted or changed since the index was read (indexes are eventually
+    /// consistent).
+    async fn search_listings(
         &self,
+        admitted: &Admission,
         query: &Query,
         domain_id: &str,
-        schema: &Schema,
         now: Timestamp,
     ) -> Result<Option<QueryResult>, Error> {
         let projection = api_key_info::PROJECTION;
-        if query.selects_all_in_order() {
-            if query.count_only() {
-                let total_count = self.store.count_keys(domain_id).await?;
-                return Ok(Some(QueryResult { results: Vec::new(), total_count }));
-            }
-            let ids = self.store.list_key_ids(domain_id).await?;
-            let Some(keys) = self.keys_as_listed(&ids[query.page_range(ids.len())], None).await? else {
-                return Ok(None);
-            };
-            let selected = QueryResult { results: api_key_info::documents(&keys), total_count: ids.len() };
-            return Ok(Some(query.present(selected, &projection)));
-        }
         let listings = self.store.list_listings(domain_id, &listing_filter(query)).await?;
-        let documents = listings.iter().map(api_key_info::listing_document).collect();
-        let mut selected = query.select(documents, schema, &projection, now)?;
-        let by_id: HashMap<&str, &KeyListing> = listings.iter().map(|l| (l.api_key_id.as_str(), l)).collect();
-        let page: Vec<KeyListing> = selected
-            .results
-            .iter()
-            .filter_map(|doc| by_id.get(doc.get("api_key_id")?.as_str()?).map(|listing| (*listing).clone()))
-            .collect();
+        admitted.check_cost(listings.len(), query.terms(&projection))?;
+        let selecting = query.clone();
+        let (page, total_count) = admitted
+            .run(move || {
+                let documents = listings.iter().map(api_key_info::listing_document).collect();
+                let (schema, projection) = (api_key_info::schema(), api_key_info::PROJECTION);
+                let selected = selecting.select(documents, &schema, &projection, now)?;
+                let by_id: HashMap<&str, &KeyListing> =
+                    listings.iter().map(|l| (l.api_key_id.as_str(), l)).collect();
+                let page: Vec<KeyListing> = selected
+                    .results
+                    .iter()
+                    .filter_map(|doc| by_id.get(doc.get("api_key_id")?.as_str()?).map(|l| (*l).clone()))
+                    .collect();
+                Ok((page, selected.total_count))
+            })
+            .await?;
         let ids: Vec<ApiKeyId> = page.iter().map(|listing| listing.api_key_id.clone()).collect();
         let Some(keys) = self.keys_as_listed(&ids, Some(&page)).await? else { return Ok(None) };
-        selected.results = api_key_info::documents(&keys);
+        let selected = QueryResult { results: api_key_info::documents(&keys), total_count };
         Ok(Some(query.present(selected, &projection)))
     }
 
@@ -247,34 +268,44 @@ impl Keygate {
     }
 
     /// A SpaceONE `StatisticsQuery` over the caller's domain: its `results` (and `total_count`).
-    /// It reads every key of the domain.
+    /// It reads every key of the domain, as one of the domain's queries.
     pub async fn stat_keys(&self, caller: &Caller, stat: KeyStat) -> Result<StatResult, Error> {
         rules::own_domain(caller, stat.domain_id.as_deref())?;
-        let documents = api_key_info::documents(&self.store.list_keys(&caller.domain_id).await?);
-        stat.query.run(documents, &api_key_info::schema(), self.now())
+        let (query, schema, now) = (stat.query, api_key_info::schema(), self.now());
+        // Refused queries cost no read.
+        query.run(Vec::new(), &schema, now)?;
+        let admitted = self.queries.admit(&caller.domain_id).await?;
+        let keys = self.store.list_keys(&caller.domain_id).await?;
+        admitted.check_cost(keys.len(), query.terms())?;
+        admitted.run(move || query.run(api_key_info::documents(&keys), &schema, now)).await
     }
 
-    /// A page of the caller's keys, oldest first: their ids (or listings, to match the name)
-    /// and then only the keys of the page; every key when the page changed since the index was
-    /// read.
+    /// A page of the caller's keys, oldest first: their ids and then only the keys of the page.
+    /// To match the name it reads the domain's listings, and every key when the page changed
+    /// since the index was read, as one of the domain's queries.
     pub async fn list_keys(&self, caller: &Caller, page: ListPage) -> Result<KeysPage, Error> {
         let limit = rules::list_limit(page.limit)?;
         let domain_id = caller.domain_id.as_str();
         let name = page.name_contains.map(|n| n.to_lowercase());
-        let named = |key_name: &str| name.as_deref().is_none_or(|n| key_name.to_lowercase().contains(n));
         let slice = |total: usize| {
             let from = page.offset.min(total);
             from..from.saturating_add(limit).min(total)
         };
+        let mut admitted = None;
         let found = match &name {
             None => {
                 let ids = self.store.list_key_ids(domain_id).await?;
                 let keys = self.keys_as_listed(&ids[slice(ids.len())], None).await?;
                 keys.map(|keys| KeysPage { keys, total: ids.len() })
             }
-            Some(_) => {
+            Some(name) => {
+                let admission = admitted.insert(self.queries.admit(domain_id).await?);
                 let listings = self.store.list_listings(domain_id, &ListingFilter::default()).await?;
-                let matching: Vec<KeyListing> = listings.into_iter().filter(|l| named(&l.name)).collect();
+                admission.check_cost(listings.len(), 1)?;
+                let name = name.clone();
+                let matching: Vec<KeyListing> = admission
+                    .run(move || Ok(listings.into_iter().filter(|l| name_contains(&l.name, &name)).collect()))
+                    .await?;
                 let page = &matching[slice(matching.len())];
                 let ids: Vec<ApiKeyId> = page.iter().map(|listing| listing.api_key_id.clone()).collect();
                 let keys = self.keys_as_listed(&ids, Some(page)).await?;
@@ -284,8 +315,20 @@ impl Keygate {
         if let Some(found) = found {
             return Ok(found);
         }
-        let matching: Vec<ApiKey> =
-            self.store.list_keys(domain_id).await?.into_iter().filter(|key| named(&key.name)).collect();
+        let admitted = match admitted {
+            Some(admitted) => admitted,
+            None => self.queries.admit(domain_id).await?,
+        };
+        let keys = self.store.list_keys(domain_id).await?;
+        admitted.check_cost(keys.len(), 1)?;
+        let matching: Vec<ApiKey> = admitted
+            .run(move || {
+                Ok(keys
+                    .into_iter()
+                    .filter(|key| name.as_deref().is_none_or(|n| name_contains(&key.name, n)))
+                    .collect())
+            })
+            .await?;
         let total = matching.len();
         let keys = matching[slice(total)].to_vec();
         Ok(KeysPage { keys, total })
@@ -418,6 +461,11 @@ fn listing_filter(query: &Query) -> ListingFilter {
         })
         .collect();
     ListingFilter { equal }
+}
+
+/// Whether a key's name contains `lowercase`, whatever the case.
+fn name_contains(name: &str, lowercase: &str) -> bool {
+    name.to_lowercase().contains(lowercase)
 }
 
 /// Each signature is accepted once: two writes signed in the same millisecond share one.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod client;
+mod queries;
 mod rules;
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 pub use self::admin::{
     CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
 };
+pub use self::queries::{Admission, QUERY_COST_LIMIT, QueryLimits, QueryRunner};
 pub use self::rules::stored_key as check_stored_key;
 use crate::config::{Config, KeyDefaults};
 #[cfg(feature = "dynamodb")]
@@ -69,6 +71,7 @@ pub struct Keygate {
     key_defaults: KeyDefaults,
     clock: Clock,
     served_at: ServedAt,
+    queries: QueryRunner,
 }
 
 impl Keygate {
@@ -79,10 +82,12 @@ impl Keygate {
     pub async fn from_env(uses: Uses) -> Result<Self, ConfigError> {
         let table = TableConfig::from_lookup(|name| std::env::var(name).ok())?;
         let lookup = settings_lookup(uses).await?;
+        let query_limits = QueryLimits::from_lookup(&lookup)?;
         let config = Config::for_uses(lookup, uses)?;
         let aws = aws::lambda_config().map_err(ConfigError::new)?;
         let store = DynamoStore::with_config(&aws, table.endpoint.as_deref(), table.name);
-        Ok(Self::new(config, Arc::new(store)))
+        // One request at a time: the instance has no other request to keep serving.
+        Ok(Self::new(config, Arc::new(store)).with_queries(QueryRunner::inline(query_limits)))
     }
 
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
@@ -97,6 +102,7 @@ impl Keygate {
                 true => ServedAt::ProxyHeaders,
                 false => ServedAt::Unknown,
             },
+            queries: QueryRunner::inline(QueryLimits::default()),
         }
     }
 
@@ -107,6 +113,17 @@ impl Keygate {
             self.served_at = ServedAt::Listening(address);
         }
         self
+    }
+
+    /// Replaces where the admin queries that read a whole domain run, and their limits: the
+    /// runtime's choice (a server runs them on threads of their own).
+    pub fn with_queries(mut self, queries: QueryRunner) -> Self {
+        self.queries = queries;
+        self
+    }
+
+    pub fn queries(&self) -> &QueryRunner {
+        &self.queries
     }
 
     /// Replaces the clock, so tests can move time instead of waiting for it.

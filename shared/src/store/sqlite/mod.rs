@@ -108,6 +108,28 @@ impl SqliteStore {
         }
     }
 
+    /// Runs `read` on a read connection, on a thread of its own at the lowest priority: for the
+    /// reads of a whole domain that admin queries make (parsing 10,000 keys takes tens of
+    /// milliseconds), which must not take a core from the requests being served.
+    async fn read_in_background<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (readers, (answer, answered)) = (self.readers.clone(), tokio::sync::oneshot::channel());
+        let read = on_connection(operation, read);
+        std::thread::Builder::new()
+            .name("keygate-sqlite-scan".into())
+            .spawn(move || {
+                crate::background::lower_this_threads_priority();
+                let _ = answer.send(readers.with(read));
+            })
+            .map_err(|err| StoreError::Unavailable(format!("{operation}: {err}")))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Unavailable(format!("{operation}: the read did not answer")))??
+    }
+
     async fn read_on_blocking_thread<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -437,7 +459,7 @@ impl Store for SqliteStore {
         filter: &ListingFilter,
     ) -> Result<Vec<KeyListing>, StoreError> {
         let (domain_id, filter) = (domain_id.to_owned(), filter.clone());
-        self.read("list listings", move |tx| {
+        self.read_in_background("list listings", move |tx| {
             let mut listings = Vec::new();
             for json in tx.domain_column("item", &domain_id)? {
                 let listing: KeyListing = tx.parse_item(&json)?;
@@ -452,7 +474,7 @@ impl Store for SqliteStore {
 
     async fn list_keys(&self, domain_id: &str) -> Result<Vec<ApiKey>, StoreError> {
         let domain_id = domain_id.to_owned();
-        self.read("list keys", move |tx| {
+        self.read_in_background("list keys", move |tx| {
             tx.domain_column("item", &domain_id)?.iter().map(|json| tx.parse_item(json)).collect()
         })
         .await
@@ -675,6 +697,24 @@ mod tests {
         assert!(store.is_empty().await.unwrap(), "nothing of the failed import was kept");
         records.pop();
         assert_eq!(store.import(&records).await.unwrap(), Imported { added: 2_500, kept: 0 });
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_domain_is_read_on_a_thread_of_its_own_at_the_lowest_priority() {
+        let dir = std::env::temp_dir().join(format!("keygate-sqlite-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("keygate.db")).expect("created");
+        let thread = store
+            .read_in_background("test", |_| {
+                let name = std::thread::current().name().map(str::to_owned);
+                Ok((name, crate::background::this_threads_nice()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(thread, (Some("keygate-sqlite-scan".to_owned()), 19));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
