@@ -104,11 +104,12 @@ pub async fn import(args: ImportArgs) -> Result<(), String> {
              never overwriting"
         ));
     }
-    let imported = store.import(&records).await.map_err(|e| {
-        format!(
-            "{e}; an import writes each record only where none is, so the same command again with \
-             --merge finishes it exactly"
-        )
+    let imported = store.import(&records).await.map_err(|e| match args.into.store.is_table() {
+        true => format!(
+            "{e}; the records put so far stay: each is put only where none is, so the same command \
+             again with --merge finishes the import exactly"
+        ),
+        false => format!("{e}; nothing of this import was kept: the same command can run again"),
     })?;
     eprintln!(
         "keygate: imported {} records, kept {} already there (an import never overwrites), into {into}",

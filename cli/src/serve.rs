@@ -220,7 +220,10 @@ async fn serve_one(
         let (parts, body) = request.into_parts();
         let response = match read_body(body, limits.read_timeout).await {
             Ok(bytes) => router::serve(&app, to_lambda_request(parts, bytes, request_id)).await,
-            Err(err) => router::unread(parts.uri.path(), &err).map(AnswerBody::Built),
+            Err(err) => {
+                let unread = to_lambda_request(parts, Vec::new(), request_id);
+                router::unread(&app, unread, err).await.map(AnswerBody::Built)
+            }
         };
         tracing::info!(status = response.status().as_u16(), "served");
         Ok(response.map(|body| Full::new(hyper_body(body))))

@@ -56,6 +56,12 @@ impl StoreArgs {
         }
     }
 
+    /// Whether the store is a DynamoDB table (whose import is one put per record, not one
+    /// transaction).
+    pub fn is_table(&self) -> bool {
+        matches!(self.choice(), Choice::Table(_))
+    }
+
     /// What a command works on, in words, for its output.
     pub fn describe(&self, data_dir: &Path) -> String {
         match self.choice() {

@@ -13,7 +13,8 @@ pub const MAX_TOTAL_USAGE: u32 = i32::MAX as u32;
 pub const NAME_MAX_CHARS: usize = 64;
 pub const DESCRIPTION_MAX_CHARS: usize = 256;
 pub const USER_ID_MAX_CHARS: usize = 128;
-pub const DOMAIN_ID_MAX_CHARS: usize = 128;
+/// NCP's domain code (`PUB` unless an import brings another).
+pub const DOMAIN_CODE_MAX_CHARS: usize = 128;
 pub const SCOPE_MAX_ENTRIES: usize = 64;
 pub const SCOPE_ENTRY_MAX_CHARS: usize = 128;
 /// About a century: anything longer is a typo, and it keeps every expiry representable.

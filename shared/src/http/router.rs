@@ -9,7 +9,7 @@ use bytes::Bytes;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use super::{Surface, client_api, discovery, ncp, signed_path, spaceone, with_caller};
+use super::{Surface, authorized_write, client_api, discovery, ncp, signed_path, spaceone, with_caller};
 use crate::Keygate;
 use crate::error::Error;
 
@@ -51,6 +51,22 @@ impl Route {
                 | Route::Refresh
                 | Route::Jwks
                 | Route::Discovery
+        )
+    }
+
+    /// The admin routes that change state: a signature is accepted on them once. (Search and
+    /// stat are POSTs that read.)
+    fn changes_state(self) -> bool {
+        matches!(
+            self,
+            Route::CreateApiKey
+                | Route::EnableApiKey
+                | Route::DisableApiKey
+                | Route::DeleteApiKey
+                | Route::NcpCreate
+                | Route::NcpUpdate
+                | Route::NcpRegenerate
+                | Route::NcpDelete
         )
     }
 
@@ -171,10 +187,19 @@ pub fn unmatched(request: &Request) -> Response<Body> {
     Surface::of(path).error_response(&err)
 }
 
-/// The answer to a request the server could not read (`BodyTooLarge`, `BodyTooSlow`) in the
-/// path's envelope.
-pub fn unread(path: &str, err: &Error) -> Response<Body> {
-    Surface::of(path).error_response(err)
+/// The answer to a request whose body the server could not read (`BodyTooLarge`,
+/// `BodyTooSlow`; `request` comes without it) in the path's envelope. A verified state-changing
+/// admin request spends its signature here, as its handler would have on any other refusal.
+pub async fn unread(app: &Keygate, request: Request, err: Error) -> Response<Body> {
+    let surface = Surface::of(request.uri().path());
+    let refusal = match admit(app, request) {
+        Ok((route, request)) if route.changes_state() => match authorized_write(&request) {
+            Ok((_, nonce)) => app.spend_signature(&nonce, err).await,
+            Err(_) => err,
+        },
+        _ => err,
+    };
+    surface.error_response(&refusal)
 }
 
 /// The route of a request, with the request carrying its path parameters and, on an admin route,

@@ -416,16 +416,22 @@ impl Keygate {
         nonce: &ReplayNonce,
         work: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        let refusal = match work.await {
-            Ok(done) => return Ok(done),
+        match work.await {
+            Ok(done) => Ok(done),
             // The only signature refusal past the verifier: the nonce is already someone's.
-            Err(replay @ Error::Unauthenticated(_)) => return Err(replay),
-            Err(refusal) => refusal,
-        };
+            Err(replay @ Error::Unauthenticated(_)) => Err(replay),
+            Err(refusal) => Err(self.spend_signature(nonce, refusal).await),
+        }
+    }
+
+    /// Spends the signature of a verified state-changing request refused with `refusal` (its
+    /// write refused or never attempted), and answers what to say: the refusal, a replay when
+    /// another handling spent the signature first, or 503 when it could not be spent.
+    pub async fn spend_signature(&self, nonce: &ReplayNonce, refusal: Error) -> Error {
         match self.store.spend_nonce(nonce, self.now()).await {
-            Ok(()) => Err(refusal),
-            Err(WriteError::Replayed) => Err(replayed()),
-            Err(err) => Err(Error::Unavailable(format!("signature not spent after \"{refusal}\": {err:?}"))),
+            Ok(()) => refusal,
+            Err(WriteError::Replayed) => replayed(),
+            Err(err) => Error::Unavailable(format!("signature not spent after \"{refusal}\": {err:?}")),
         }
     }
 

@@ -109,7 +109,8 @@ impl Keygate {
     /// The local server's listening address, where its discovery documents say its endpoints are
     /// (unless it trusts a proxy's headers to say so).
     pub fn serving_at(mut self, address: std::net::SocketAddr) -> Self {
-        if self.served_at == ServedAt::Unknown {
+        // 0.0.0.0 or [::] names no address a client could reach: only the issuer can say then.
+        if self.served_at == ServedAt::Unknown && !address.ip().is_unspecified() {
             self.served_at = ServedAt::Listening(address);
         }
         self

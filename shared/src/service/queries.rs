@@ -79,10 +79,6 @@ impl QueryRunner {
         NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
     }
 
-    pub fn limits(&self) -> QueryLimits {
-        self.limits
-    }
-
     /// A place for one query of `domain_id`: refused at once when the domain already has its
     /// limit of them, else given when a thread is free (in the order asked).
     pub async fn admit(&self, domain_id: &str) -> Result<Admission, Error> {
@@ -203,9 +199,14 @@ impl Pool {
             let queue = queue.clone();
             std::thread::Builder::new().name(format!("keygate-query-{n}")).spawn(move || {
                 background::lower_this_threads_priority();
-                // Ends when the runner, and every admission, is gone.
-                while let Ok(job) = queue.lock().unwrap_or_else(PoisonError::into_inner).recv() {
-                    job();
+                // Ends when the runner, and every admission, is gone. The lock is let go before
+                // the job runs, so the other threads take the next jobs meanwhile.
+                loop {
+                    let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => break,
+                    }
                 }
             })?;
         }
@@ -253,6 +254,18 @@ mod tests {
             }
         });
         assert!(again.await.is_ok(), "given back once the work ended");
+    }
+
+    #[tokio::test]
+    async fn two_query_threads_run_two_queries_at_once() {
+        let runner = QueryRunner::threads(NonZeroUsize::new(2).unwrap(), limits(100, 2)).unwrap();
+        let (first, second) = (runner.admit("a").await.unwrap(), runner.admit("b").await.unwrap());
+        // Each waits for the other: they finish only if both run at the same time.
+        let meeting = Arc::new(std::sync::Barrier::new(2));
+        let meet = |meeting: Arc<std::sync::Barrier>| move || Ok(meeting.wait().is_leader());
+        let both = async { tokio::join!(first.run(meet(meeting.clone())), second.run(meet(meeting))) };
+        let (a, b) = tokio::time::timeout(std::time::Duration::from_secs(10), both).await.expect("both ran");
+        assert_ne!(a.unwrap(), b.unwrap(), "one of the two met the other");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 
 use crate::error::Error;
 use crate::limits::{
-    DESCRIPTION_MAX_CHARS, DOMAIN_ID_MAX_CHARS, LIST_MAX_LIMIT, MAX_TOTAL_USAGE, NAME_MAX_CHARS,
+    DESCRIPTION_MAX_CHARS, DOMAIN_CODE_MAX_CHARS, LIST_MAX_LIMIT, MAX_TOTAL_USAGE, NAME_MAX_CHARS,
     SCOPE_ENTRY_MAX_CHARS, SCOPE_MAX_ENTRIES, USER_ID_MAX_CHARS, VALIDITY_MAX_SECONDS,
 };
 use crate::model::{ApiKey, Caller, StoredSecret, Timestamp};
@@ -82,12 +82,17 @@ pub fn stored_key(key: &ApiKey) -> Result<(), Error> {
     let text = |field: &str, value: &str, min: usize, max: usize| {
         bounded_text(field, value.to_owned(), min, max).map(drop)
     };
-    text("domain_id", &key.domain_id, 1, DOMAIN_ID_MAX_CHARS)?;
+    // The domain and the modifier come from an admin credential, which asks only that they are
+    // not empty.
+    for (field, value) in [("domain_id", &key.domain_id), ("modifier", &key.modifier)] {
+        if value.trim().is_empty() {
+            return Err(Error::MissingParameter(field.to_owned()));
+        }
+    }
     text("user_id", &key.user_id, 1, USER_ID_MAX_CHARS)?;
     text("name", &key.name, 1, NAME_MAX_CHARS)?;
     text("description", &key.description, 0, DESCRIPTION_MAX_CHARS)?;
-    text("modifier", &key.modifier, 1, USER_ID_MAX_CHARS)?;
-    text("domain_code", &key.domain_code, 1, DOMAIN_ID_MAX_CHARS)?;
+    text("domain_code", &key.domain_code, 1, DOMAIN_CODE_MAX_CHARS)?;
     scope(key.scope.clone())?;
     max_total_usage(key.max_total_usage.into())?;
     if key.remaining_total_usage > key.max_total_usage {
@@ -102,6 +107,9 @@ pub fn stored_key(key: &ApiKey) -> Result<(), Error> {
         (Some(_), expires_at) if expires_at.is_some() != key.registered_at.is_some() => {
             return Err(invalid("a validity key has expires_at exactly when it is registered"));
         }
+        (None, Some(at)) if at > key.created_at + TimeDelta::seconds(VALIDITY_MAX_SECONDS) => {
+            return Err(invalid("expires_at is more than 100 years after created_at"));
+        }
         _ => {}
     }
     for (field, secret) in [("primary", &key.primary), ("secondary", &key.secondary)] {
@@ -109,9 +117,6 @@ pub fn stored_key(key: &ApiKey) -> Result<(), Error> {
     }
     if key.primary.hash == key.secondary.hash {
         return Err(invalid("primary and secondary hold the same value"));
-    }
-    if key.modified_at < key.created_at {
-        return Err(invalid("modified_at is before created_at"));
     }
     Ok(())
 }

@@ -59,8 +59,4 @@ impl Imported {
             false => self.kept += 1,
         }
     }
-
-    pub fn and(self, other: Imported) -> Imported {
-        Imported { added: self.added + other.added, kept: self.kept + other.kept }
-    }
 }
