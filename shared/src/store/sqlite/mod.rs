@@ -122,7 +122,7 @@ impl SqliteStore {
         let (readers, (answer, answered)) = (self.readers.clone(), tokio::sync::oneshot::channel());
         let read = on_connection(operation, read);
         std::thread::Builder::new()
-            .name("keygate-sqlite-scan".into())
+            .name("keygate-scan".into())
             .spawn(move || {
                 crate::background::lower_this_threads_priority();
                 let _ = answer.send(readers.with(read));
@@ -682,11 +682,11 @@ mod tests {
         let thread = store
             .read_in_background("test", |_| {
                 let name = std::thread::current().name().map(str::to_owned);
-                Ok((name, crate::background::this_threads_nice()))
+                Ok((name, crate::background::this_threads_priority()))
             })
             .await
             .unwrap();
-        assert_eq!(thread, (Some("keygate-sqlite-scan".to_owned()), 19));
+        assert_eq!(thread, (Some("keygate-scan".to_owned()), (libc::SCHED_IDLE, 19)));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
