@@ -79,10 +79,6 @@ impl QueryRunner {
         NonZeroUsize::new(cores.saturating_sub(1)).unwrap_or(NonZeroUsize::MIN)
     }
 
-    pub fn limits(&self) -> QueryLimits {
-        self.limits
-    }
-
     /// A place for one query of `domain_id`: refused at once when the domain already has its
     /// limit of them, else given when a thread is free (in the order asked).
     pub async fn admit(&self, domain_id: &str) -> Result<Admission, Error> {
