@@ -1,16 +1,16 @@
 //! One tenant's heavy admin queries against another tenant's token route, through the real
 //! `keygate serve` on SQLite (issue 18, finding 2). A domain of 10,000 keys is filled through the
-//! SpaceONE API; a key of a second domain then mints at a steady rate, first alone (the
-//! baseline), then while four connections send the first domain's heavy queries without pause
-//! (sorted searches and grouped stats, each answered before the next; a 503 is retried after its
-//! `Retry-After`). Latencies are counted from when each mint was due, so a stall counts in full.
-//! One query over the cost limit must get its 400. Each run is a baseline and a loaded phase;
-//! the goal is a loaded p99 within twice the baseline's.
+//! SpaceONE API; a key of a second domain then mints at a steady rate, alone (the baseline) and
+//! while four connections send the first domain's heavy queries without pause (sorted searches
+//! and grouped stats, each answered before the next; a 503 is retried after its `Retry-After`).
+//! Latencies are counted from when each mint was due, so a stall counts in full. One query over
+//! the cost limit must get its 400. A run alternates baseline and loaded windows, so that both
+//! see the same background; the goal is a loaded p99 within twice the baseline's.
 //!
 //! `cargo bench -p keygate --bench query_isolation`. Settings: `KEYGATE_BENCH_KEYS` (10000),
-//! `KEYGATE_BENCH_SECONDS` (10, each phase), `KEYGATE_BENCH_MINT_RATE` (200 mints/s),
-//! `KEYGATE_BENCH_RUNS` (2), and `KEYGATE_BENCH_KEYGATE`, a prebuilt `keygate` to measure instead
-//! of this tree's (an older one, say).
+//! `KEYGATE_BENCH_SECONDS` (4, each window), `KEYGATE_BENCH_WINDOWS` (5 of each phase a run),
+//! `KEYGATE_BENCH_MINT_RATE` (200 mints/s), `KEYGATE_BENCH_RUNS` (2), and `KEYGATE_BENCH_KEYGATE`,
+//! a prebuilt `keygate` to measure instead of this tree's (an older one, say).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -111,6 +111,7 @@ async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> (StatusCode, Option<u64>, Value) {
+    sender.ready().await.expect("the connection is open");
     let response = sender.send_request(request).await.expect("the server answers");
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
@@ -314,10 +315,17 @@ async fn over_the_limit(address: SocketAddr) -> (StatusCode, Value) {
     (status, answer)
 }
 
+/// The machine's load average over the last minute: what else ran beside the bench.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().next().unwrap_or("?").to_owned()
+}
+
 #[tokio::main]
 async fn main() {
     let keys = setting("KEYGATE_BENCH_KEYS", 10_000.0) as usize;
-    let measured = Duration::from_secs_f64(setting("KEYGATE_BENCH_SECONDS", 10.0));
+    let window = Duration::from_secs_f64(setting("KEYGATE_BENCH_SECONDS", 4.0));
+    let windows = setting("KEYGATE_BENCH_WINDOWS", 5.0) as usize;
     let rate = setting("KEYGATE_BENCH_MINT_RATE", 200.0);
     let runs = setting("KEYGATE_BENCH_RUNS", 2.0) as usize;
 
@@ -345,13 +353,35 @@ async fn main() {
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for run in 1..=runs {
-        let baseline = mint_phase(server.address, &key, rate, measured).await;
+        let load_before = load_average();
+        let (mut baseline, mut loaded, mut queries) =
+            (Mints::default(), Mints::default(), Queries::default());
+        // Alternating windows, so that both phases see the same background (other processes).
+        for _ in 0..windows {
+            baseline.latencies.extend(mint_phase(server.address, &key, rate, window).await.latencies);
+            let stop = Arc::new(AtomicBool::new(false));
+            let lanes: Vec<_> = (0..HEAVY_QUERIES)
+                .map(|lane| tokio::spawn(query_until(server.address, lane, stop.clone())))
+                .collect();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            loaded.latencies.extend(mint_phase(server.address, &key, rate, window).await.latencies);
+            stop.store(true, Ordering::Relaxed);
+            for lane in lanes {
+                let lane = lane.await.expect("a query connection failed");
+                queries.answered += lane.answered;
+                queries.busy += lane.busy;
+                queries.other.extend(lane.other);
+                queries.latencies.extend(lane.latencies);
+            }
+        }
+        baseline.latencies.sort_unstable();
+        loaded.latencies.sort_unstable();
+        queries.latencies.sort_unstable();
         let row = |phase: &str, mints: &Mints, queries: Option<&Queries>| {
             let (answered, busy, query_p50) = match queries {
                 Some(q) => {
-                    let mut latencies = q.latencies.clone();
-                    latencies.sort_unstable();
-                    let p50 = latencies.get(latencies.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                    let p50 =
+                        q.latencies.get(q.latencies.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
                     (q.answered.to_string(), q.busy.to_string(), format!("{p50:.0}"))
                 }
                 None => ("".into(), "".into(), "".into()),
@@ -365,22 +395,6 @@ async fn main() {
             );
         };
         row("baseline", &baseline, None);
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let lanes: Vec<_> = (0..HEAVY_QUERIES)
-            .map(|lane| tokio::spawn(query_until(server.address, lane, stop.clone())))
-            .collect();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let loaded = mint_phase(server.address, &key, rate, measured).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut queries = Queries::default();
-        for lane in lanes {
-            let lane = lane.await.expect("a query connection failed");
-            queries.answered += lane.answered;
-            queries.busy += lane.busy;
-            queries.other.extend(lane.other);
-            queries.latencies.extend(lane.latencies);
-        }
         row(&format!("{HEAVY_QUERIES} heavy queries"), &loaded, Some(&queries));
         let ratio = loaded.percentile(0.99) / baseline.percentile(0.99);
         if ratio > 2.0 {
@@ -392,7 +406,10 @@ async fn main() {
                 queries.other.len()
             ));
         }
-        println!("|  | loaded p99 / baseline p99 | {ratio:.2} (goal: at most 2) | | | | | | |");
+        println!(
+            "|  | loaded p99 / baseline p99 | {ratio:.2} (goal: at most 2) | load average {load_before} → {} | | | | | |",
+            load_average()
+        );
     }
     drop(server);
     if !failed.is_empty() {

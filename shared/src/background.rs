@@ -2,25 +2,29 @@
 //! store's reads for them) run at the lowest priority: a thread serving a request always gets a
 //! core first, and they have what the requests leave.
 
-/// The nice value of a background thread: the lowest priority there is.
-const LOWEST: i32 = 19;
+/// The nice value of a background thread: the lowest there is.
+const LOWEST_NICE: i32 = 19;
 
-/// Lowers the calling thread, and only it, to the lowest priority. On Linux a thread's nice value
-/// is its own; elsewhere this does nothing. (A thread cannot raise its priority again without
-/// privileges: call this on a thread that does background work only.)
+/// Lowers the calling thread, and only it, to the lowest priority: Linux's `SCHED_IDLE` policy,
+/// under which a waking request thread takes the core at once (the scheduler counts a core that
+/// runs only such threads as idle), and nice 19 where that policy is not available. On Linux
+/// both are the thread's own; elsewhere this does nothing. A thread cannot raise its priority
+/// again without privileges: call this on a thread that does background work only.
 pub fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: no pointer is passed; `who` 0 names the calling thread.
+    // SAFETY: `who` and `pid` 0 name the calling thread; `param` outlives the call.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, LOWEST);
+        libc::setpriority(libc::PRIO_PROCESS, 0, LOWEST_NICE);
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
-/// The calling thread's nice value.
+/// The calling thread's scheduling policy and nice value.
 #[cfg(all(test, target_os = "linux"))]
-pub(crate) fn this_threads_nice() -> i32 {
-    // SAFETY: as above; -1 is also a valid answer, and the tests compare with 19 or 0.
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+pub(crate) fn this_threads_priority() -> (i32, i32) {
+    // SAFETY: as above.
+    unsafe { (libc::sched_getscheduler(0), libc::getpriority(libc::PRIO_PROCESS, 0)) }
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -29,12 +33,12 @@ mod tests {
 
     #[test]
     fn only_the_thread_that_asks_is_lowered() {
-        let before = this_threads_nice();
+        let before = this_threads_priority();
         let lowered = std::thread::spawn(|| {
             lower_this_threads_priority();
-            this_threads_nice()
+            this_threads_priority()
         });
-        assert_eq!(lowered.join().unwrap(), LOWEST);
-        assert_eq!(this_threads_nice(), before, "the caller's thread keeps its priority");
+        assert_eq!(lowered.join().unwrap(), (libc::SCHED_IDLE, LOWEST_NICE));
+        assert_eq!(this_threads_priority(), before, "the caller's thread keeps its priority");
     }
 }

@@ -276,8 +276,8 @@ mod tests {
         assert_eq!(thread.unwrap().as_deref(), Some("keygate-query-0"));
         #[cfg(target_os = "linux")]
         assert_eq!(
-            admitted.run(|| Ok(background::this_threads_nice())).await.unwrap(),
-            19,
+            admitted.run(|| Ok(background::this_threads_priority())).await.unwrap(),
+            (libc::SCHED_IDLE, 19),
             "the lowest priority"
         );
         let panicked = admitted.run(|| -> Result<(), Error> { panic!("a bug") }).await;

@@ -663,7 +663,7 @@ impl Store for SqliteStore {
 fn start_scanner() -> Result<mpsc::Sender<Scan>, StoreError> {
     let (scans, queue) = mpsc::channel::<Scan>();
     std::thread::Builder::new()
-        .name("keygate-sqlite-scan".into())
+        .name("keygate-scan".into())
         .spawn(move || {
             crate::background::lower_this_threads_priority();
             while let Ok(scan) = queue.recv() {
@@ -768,11 +768,11 @@ mod tests {
         let thread = store
             .read_in_background("test", |_| {
                 let name = std::thread::current().name().map(str::to_owned);
-                Ok((name, crate::background::this_threads_nice()))
+                Ok((name, crate::background::this_threads_priority()))
             })
             .await
             .unwrap();
-        assert_eq!(thread, (Some("keygate-sqlite-scan".to_owned()), 19));
+        assert_eq!(thread, (Some("keygate-scan".to_owned()), (libc::SCHED_IDLE, 19)));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
