@@ -1,19 +1,20 @@
 //! The use cases: what each route does, independent of how the request arrived. The client API's
-//! (register, detail, token, refresh) are in [`client`], the admin surfaces' in [`admin`], and the
-//! rules an admin's input must satisfy in [`rules`].
+//! (register, detail, token, refresh) are in [`client`], the admin surfaces' in [`admin`] (one key)
+//! and [`search`] (many keys, run within [`queries`]' limits), and the rules an admin's input must
+//! satisfy in [`rules`].
 
 mod admin;
 mod client;
 mod queries;
 mod rules;
+mod search;
 
 use std::sync::Arc;
 
-pub use self::admin::{
-    CreatedKey, KeySearch, KeyStat, KeyTarget, KeyUpdate, KeysPage, ListPage, NewKey, REPLAYED,
-};
+pub use self::admin::{CreatedKey, KeyTarget, KeyUpdate, NewKey, REPLAYED};
 pub use self::queries::{Admission, QUERY_COST_LIMIT, QueryLimits, QueryRunner};
 pub use self::rules::stored_key as check_stored_key;
+pub use self::search::{KeySearch, KeyStat, KeysPage, ListPage};
 use crate::config::{Config, KeyDefaults};
 #[cfg(feature = "dynamodb")]
 use crate::config::{ConfigError, TableConfig, Uses};
