@@ -3,12 +3,13 @@
 //! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`), never from a second read.
 //!
 //! Nothing outside this module knows the SDK. [`item`] maps keys to items, [`writes`] builds the
-//! conditional writes' expressions, [`retry`] decides when a mint may be sent again, and
-//! [`cancellation`] reads why a transaction was cancelled.
+//! conditional writes' expressions, [`retry`] decides when a mint may be sent again,
+//! [`cancellation`] reads why a transaction was cancelled, and [`nonces`] puts replay nonces.
 
 mod cancellation;
 mod client;
 mod item;
+mod nonces;
 mod retry;
 pub mod table;
 mod writes;
@@ -18,7 +19,6 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
@@ -33,7 +33,7 @@ use self::item::*;
 use self::retry::{no_sdk_retries, not_applied, send_once_applied};
 use super::{Imported, KeyListing, ListingFilter, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
-use crate::replay::{ReplayNonce, Seen};
+use crate::replay::ReplayNonce;
 
 /// Keys only: a domain's key ids in creation order (`gsi1sk` is `<created_at>#<id>`).
 pub const GSI1: &str = "gsi1";
@@ -177,55 +177,6 @@ impl DynamoStore {
             tokio::time::sleep(BATCH_GET_BACKOFF).await;
         }
         Err(StoreError::Unavailable("get keys: reads left unprocessed".into()))
-    }
-
-    /// An admin write and its replay nonce in one transaction. The nonce failing its condition is
-    /// a replay, unless the nonce there is this very request's (an earlier attempt was applied but
-    /// its answer was lost, and the SDK sent it again): then the write is done. The write failing
-    /// its own condition is `Rejected(None)`.
-    async fn transact_with_nonce(
-        &self,
-        write: TransactWriteItem,
-        nonce: &ReplayNonce,
-        now: Timestamp,
-        operation: &str,
-    ) -> Result<(), WriteError> {
-        let mut put_nonce = self.put_lapsing(nonce_item(nonce), now);
-        put_nonce.return_values_on_condition_check_failure =
-            Some(ReturnValuesOnConditionCheckFailure::AllOld);
-        let outcome = self
-            .client
-            .transact_write_items()
-            .transact_items(write)
-            .transact_items(TransactWriteItem::builder().put(put_nonce).build())
-            .send()
-            .await;
-        let Err(err) = outcome else { return Ok(()) };
-        match Cancellation::of(&err) {
-            Some(cancellation) if cancellation.condition_failed(1) => {
-                // The condition failed, so a live nonce is there; an item without a request is not ours.
-                let stored_by = cancellation.old_item(1).and_then(|item| item.get(REQUEST)?.as_s().ok());
-                match nonce.seen(Some(stored_by.map_or("", String::as_str))) {
-                    Seen::OurOwn => Ok(()),
-                    Seen::New | Seen::Replayed => Err(WriteError::Replayed),
-                }
-            }
-            Some(cancellation) if cancellation.condition_failed(0) => Err(WriteError::Rejected(None)),
-            _ => Err(unavailable(operation)(err).into()),
-        }
-    }
-
-    /// Puts a marker, revocation or nonce unless a live one is there.
-    fn put_lapsing(&self, item: Item, now: Timestamp) -> Put {
-        let condition = writes::absent_or_lapsed(now);
-        Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition.condition)
-            .set_expression_attribute_names(Some(condition.names))
-            .set_expression_attribute_values(Some(condition.values))
-            .build()
-            .expect("complete put")
     }
 }
 
@@ -486,38 +437,7 @@ impl Store for DynamoStore {
     }
 
     async fn spend_nonce(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), WriteError> {
-        let condition = writes::absent_or_lapsed(now);
-        // Sent again only when it certainly was not applied, without the SDK's slower retries:
-        // a refusal waits on it, and the store may be what failed in the first place.
-        let outcome = send_once_applied(
-            || {
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(nonce_item(nonce)))
-                    .condition_expression(&condition.condition)
-                    .set_expression_attribute_names(Some(condition.names.clone()))
-                    .set_expression_attribute_values(Some(condition.values.clone()))
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                    .customize()
-                    .config_override(no_sdk_retries())
-                    .send()
-            },
-            not_applied,
-        )
-        .await;
-        let Err(err) = outcome else { return Ok(()) };
-        match err.as_service_error() {
-            Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                // A live nonce is there; one without a request is not ours.
-                let stored_by = failed.item().and_then(|item| item.get(REQUEST)?.as_s().ok());
-                match nonce.seen(Some(stored_by.map_or("", String::as_str))) {
-                    Seen::OurOwn => Ok(()),
-                    Seen::New | Seen::Replayed => Err(WriteError::Replayed),
-                }
-            }
-            _ => Err(unavailable("spend nonce")(err).into()),
-        }
+        self.put_nonce_alone(nonce, now).await
     }
 
     async fn revoke_family(
