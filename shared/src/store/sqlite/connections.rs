@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::Tx;
+use super::tx::Tx;
 use crate::store::{StoreError, WriteError};
 
 /// At most this many operations share one transaction.

@@ -6,15 +6,19 @@
 //! are swept now and then.
 
 mod connections;
+mod scans;
+mod tx;
 
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Arc, mpsc};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 
 use self::connections::{Job, Pending, Readers, unavailable};
+use self::scans::{Scan, start_scanner};
+use self::tx::Tx;
 use super::{Imported, KeyListing, ListingFilter, Record, RefreshMarker, Store, StoreError, WriteError};
 use crate::model::{ApiKey, ApiKeyId, KeyChange, SecretHash, Timestamp};
 use crate::replay::{ReplayNonce, Seen};
@@ -55,9 +59,6 @@ pub struct SqliteStore {
     /// The one thread that reads whole domains, at the lowest priority.
     scans: mpsc::Sender<Scan>,
 }
-
-/// A read of a whole domain, for the scan thread.
-type Scan = Box<dyn FnOnce() + Send>;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
@@ -115,32 +116,6 @@ impl SqliteStore {
             Ok(outcome) => outcome,
             Err(read) => self.read_on_blocking_thread(operation, read).await,
         }
-    }
-
-    /// Runs `read` on a read connection, on the scan thread, at the lowest priority: for the reads
-    /// of a whole domain that admin queries make (parsing 10,000 keys takes tens of milliseconds),
-    /// which must not take a core from the requests being served. One thread, whatever the
-    /// number of queries, so memory and CPU stay bounded even by requests dropped mid-read.
-    async fn read_in_background<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (readers, (answer, answered)) = (self.readers.clone(), tokio::sync::oneshot::channel());
-        let read = on_connection(operation, read);
-        let scan: Scan = Box::new(move || {
-            // A request that went away (its client closed the connection) needs its read no
-            // more: so dropped requests cost nothing, and scans never pile up.
-            if !answer.is_closed() {
-                let _ = answer.send(readers.with(read));
-            }
-        });
-        self.scans
-            .send(scan)
-            .map_err(|_| StoreError::Unavailable(format!("{operation}: the scan thread has stopped")))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Unavailable(format!("{operation}: the read did not answer")))??
     }
 
     async fn read_on_blocking_thread<T, F>(&self, operation: &'static str, read: F) -> Result<T, StoreError>
@@ -206,200 +181,6 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let now = crate::model::now().timestamp_millis();
     transaction.execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now]).map_err(unavailable("sweep"))?;
     transaction.commit().map_err(unavailable("migrate"))
-}
-
-/// One operation's view of the database (its savepoint in the writer's batch, or a read
-/// connection), with the reads and writes the operations are made of.
-struct Tx<'a> {
-    connection: &'a Connection,
-    /// Counts lapsing writes, to sweep lapsed rows now and then.
-    lapsing_writes: &'a Cell<u64>,
-}
-
-impl Tx<'_> {
-    fn fail(&self, err: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable(err.to_string())
-    }
-
-    /// Runs a statement; each is prepared once per connection, then taken from its cache.
-    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
-        let mut statement = self.connection.prepare_cached(sql).map_err(|e| self.fail(e))?;
-        statement.execute(params).map_err(|e| self.fail(e))
-    }
-
-    /// One column (`id` or `item`) of a domain's keys, oldest first (by `created_at`, then id).
-    fn domain_column(&self, column: &str, domain_id: &str) -> Result<Vec<String>, StoreError> {
-        let sql = format!("SELECT {column} FROM keys WHERE domain_id = ?1 ORDER BY created_at, id");
-        let mut statement = self.connection.prepare_cached(&sql).map_err(|e| self.fail(e))?;
-        let rows =
-            statement.query_map([domain_id], |row| row.get::<_, String>(0)).map_err(|e| self.fail(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.fail(e))
-    }
-
-    /// A stored key's JSON, read as `T` (a whole key, or its listing only).
-    fn parse_item<T: serde::de::DeserializeOwned>(&self, json: &str) -> Result<T, StoreError> {
-        serde_json::from_str(json).map_err(|e| self.fail(format!("stored key: {e}")))
-    }
-
-    /// The first row's value, if any.
-    fn query_one<T>(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        value: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>, StoreError> {
-        let mut statement = self.connection.prepare_cached(sql).map_err(|e| self.fail(e))?;
-        statement.query_row(params, value).optional().map_err(|e| self.fail(e))
-    }
-
-    fn key(&self, id: &ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        let item: Option<String> =
-            self.query_one("SELECT item FROM keys WHERE id = ?1", [id.as_str()], |row| row.get(0))?;
-        item.map(|json| self.parse_item(&json)).transpose()
-    }
-
-    /// Rewrites a stored key. Only its item: a change never moves a key to another domain or
-    /// creation time, so the domain index is left as it is.
-    fn update_key(&self, key: &ApiKey) -> Result<(), StoreError> {
-        let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
-        match self
-            .execute("UPDATE keys SET item = ?2 WHERE id = ?1", params![key.api_key_id.as_str(), item])?
-        {
-            1 => Ok(()),
-            rows => Err(self.fail(format!("an update of key {} changed {rows} rows", key.api_key_id))),
-        }
-    }
-
-    /// Inserts the key (`verb` says what happens when its id is taken); says whether it did.
-    fn insert_key(&self, verb: &str, key: &ApiKey) -> Result<bool, StoreError> {
-        let item = serde_json::to_string(key).map_err(|e| self.fail(e))?;
-        let sql = format!("{verb} INTO keys (id, domain_id, created_at, item) VALUES (?1, ?2, ?3, ?4)");
-        let params = params![key.api_key_id.as_str(), key.domain_id, key.created_at.timestamp_millis(), item];
-        Ok(self.execute(&sql, params)? == 1)
-    }
-
-    /// Inserts a lapsing row unless one with its id is there; says whether it did.
-    fn add_lapsing(
-        &self,
-        kind: &str,
-        id: &str,
-        lapses_at: Timestamp,
-        request: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let inserted = self.execute(
-            "INSERT OR IGNORE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
-            params![kind, id, lapses_at.timestamp_millis(), request],
-        )?;
-        Ok(inserted == 1)
-    }
-
-    fn records(&self) -> Result<Vec<Record>, StoreError> {
-        let fail = |e: rusqlite::Error| self.fail(e);
-        let mut records = Vec::new();
-        let mut keys = self.connection.prepare("SELECT item FROM keys").map_err(fail)?;
-        for item in keys.query_map([], |row| row.get::<_, String>(0)).map_err(fail)? {
-            records.push(Record::Key(self.parse_item(&item.map_err(fail)?)?));
-        }
-        let mut lapsing =
-            self.connection.prepare("SELECT kind, id, lapses_at, request FROM lapsing").map_err(fail)?;
-        let rows = lapsing.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, Option<String>>(3)?,
-            ))
-        });
-        for row in rows.map_err(fail)? {
-            let (kind, id, lapses_at, request) = row.map_err(fail)?;
-            let lapses_at = Timestamp::from_timestamp_millis(lapses_at)
-                .ok_or_else(|| self.fail("stored time out of range"))?;
-            records.push(match kind.as_str() {
-                REFRESH_MARKER => Record::RefreshMarker { jti: id, lapses_at },
-                REVOKED_FAMILY => Record::RevokedFamily { family: id, lapses_at },
-                NONCE => Record::ReplayNonce { id, request: request.unwrap_or_default(), lapses_at },
-                other => return Err(self.fail(format!("unknown lapsing row kind {other}"))),
-            });
-        }
-        Record::sort(&mut records);
-        Ok(records)
-    }
-
-    fn add_record(&self, record: &Record) -> Result<bool, StoreError> {
-        match record {
-            Record::Key(key) => self.insert_key("INSERT OR IGNORE", key),
-            Record::RefreshMarker { jti, lapses_at } => {
-                self.add_lapsing(REFRESH_MARKER, jti, *lapses_at, None)
-            }
-            Record::RevokedFamily { family, lapses_at } => {
-                self.add_lapsing(REVOKED_FAMILY, family, *lapses_at, None)
-            }
-            Record::ReplayNonce { id, request, lapses_at } => {
-                self.add_lapsing(NONCE, id, *lapses_at, Some(request))
-            }
-        }
-    }
-
-    fn delete_key(&self, id: &ApiKeyId) -> Result<(), StoreError> {
-        self.execute("DELETE FROM keys WHERE id = ?1", [id.as_str()])?;
-        Ok(())
-    }
-
-    /// The request of a live lapsing row (`Some(None)` for rows without one), `None` if absent or
-    /// lapsed.
-    fn live(&self, kind: &str, id: &str, now: Timestamp) -> Result<Option<Option<String>>, StoreError> {
-        self.query_one(
-            "SELECT request FROM lapsing WHERE kind = ?1 AND id = ?2 AND lapses_at > ?3",
-            params![kind, id, now.timestamp_millis()],
-            |row| row.get(0),
-        )
-    }
-
-    fn put_lapsing(
-        &self,
-        kind: &str,
-        id: &str,
-        lapses_at: Timestamp,
-        request: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT OR REPLACE INTO lapsing (kind, id, lapses_at, request) VALUES (?1, ?2, ?3, ?4)",
-            params![kind, id, lapses_at.timestamp_millis(), request],
-        )?;
-        let writes = self.lapsing_writes.get() + 1;
-        self.lapsing_writes.set(writes);
-        if writes.is_multiple_of(SWEEP_EVERY) {
-            self.execute("DELETE FROM lapsing WHERE lapses_at <= ?1", [now.timestamp_millis()])?;
-        }
-        Ok(())
-    }
-
-    fn seen(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<Seen, StoreError> {
-        let stored_by = self.live(NONCE, &nonce.id, now)?.map(Option::unwrap_or_default);
-        Ok(nonce.seen(stored_by.as_deref()))
-    }
-
-    fn keep(&self, nonce: &ReplayNonce, now: Timestamp) -> Result<(), StoreError> {
-        self.put_lapsing(NONCE, &nonce.id, nonce.expires_at, Some(&nonce.request), now)
-    }
-
-    /// Applies `change` to the key if `condition` holds, else hands back the key as it was.
-    fn update_key_if(
-        &self,
-        id: &ApiKeyId,
-        condition: impl FnOnce(&ApiKey) -> bool,
-        change: impl FnOnce(&mut ApiKey),
-    ) -> Result<ApiKey, WriteError> {
-        match self.key(id)? {
-            Some(mut key) if condition(&key) => {
-                change(&mut key);
-                self.update_key(&key)?;
-                Ok(key)
-            }
-            other => Err(WriteError::Rejected(other.map(Box::new))),
-        }
-    }
 }
 
 #[async_trait]
@@ -659,21 +440,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// The scan thread: it runs whole-domain reads one after another until the store is dropped.
-fn start_scanner() -> Result<mpsc::Sender<Scan>, StoreError> {
-    let (scans, queue) = mpsc::channel::<Scan>();
-    std::thread::Builder::new()
-        .name("keygate-scan".into())
-        .spawn(move || {
-            crate::background::lower_this_threads_priority();
-            while let Ok(scan) = queue.recv() {
-                scan();
-            }
-        })
-        .map_err(|err| StoreError::Unavailable(format!("cannot start the scan thread: {err}")))?;
-    Ok(scans)
-}
-
 /// A revocation fails only as the store does.
 fn store_error(err: WriteError) -> StoreError {
     match err {
@@ -725,54 +491,6 @@ mod tests {
         assert!(store.is_empty().await.unwrap(), "nothing of the failed import was kept");
         records.pop();
         assert_eq!(store.import(&records).await.unwrap(), Imported { added: 2_500, kept: 0 });
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_domain_read_whose_request_went_away_is_skipped() {
-        let dir = std::env::temp_dir().join(format!("keygate-sqlite-skip-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.join("keygate.db")).expect("created"));
-        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        // The scan thread is busy with a first read until it is let go.
-        let ((let_go, held), (begun, begins)) = (mpsc::channel::<()>(), mpsc::channel::<()>());
-        let busy = tokio::spawn({
-            let store = store.clone();
-            let read = move |_: &Tx<'_>| Ok(begun.send(()).is_ok() && held.recv().is_ok());
-            async move { store.read_in_background("busy", read).await }
-        });
-        tokio::task::spawn_blocking(move || begins.recv()).await.unwrap().unwrap();
-        // A second read is asked for, and its request goes away while it waits.
-        let counted = ran.clone();
-        let dropped = store.read_in_background("dropped", move |_| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(())
-        });
-        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), dropped).await.is_err());
-        let_go.send(()).unwrap();
-        assert!(busy.await.unwrap().unwrap());
-        // A third read runs after the second's place in the queue: the second was skipped.
-        store.read_in_background("after", |_| Ok(())).await.unwrap();
-        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0, "the abandoned read never ran");
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn a_domain_is_read_on_a_thread_of_its_own_at_the_lowest_priority() {
-        let dir = std::env::temp_dir().join(format!("keygate-sqlite-scan-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(&dir.join("keygate.db")).expect("created");
-        let thread = store
-            .read_in_background("test", |_| {
-                let name = std::thread::current().name().map(str::to_owned);
-                Ok((name, crate::background::this_threads_priority()))
-            })
-            .await
-            .unwrap();
-        assert_eq!(thread, (Some("keygate-scan".to_owned()), (libc::SCHED_IDLE, 19)));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
