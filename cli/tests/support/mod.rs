@@ -85,18 +85,23 @@ pub fn start(data_dir: &Path) -> Server {
     start_with(data_dir, &store_args(data_dir))
 }
 
-/// Starts `keygate serve` with these store flags and no `KEYGATE_*` variable from the test's
-/// environment: the data directory and the flags decide everything.
-pub fn start_with(data_dir: &Path, store: &[String]) -> Server {
+/// `keygate serve` on a free port over `data_dir`, with no `KEYGATE_*` variable from the test's
+/// environment.
+fn serve_command(data_dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("KEYGATE_") {
             command.env_remove(name);
         }
     }
-    let mut child = command
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(data_dir)
+    command.args(["serve", "--port", "0", "--data-dir"]).arg(data_dir);
+    command
+}
+
+/// Starts `keygate serve` with these store flags and no `KEYGATE_*` variable from the test's
+/// environment: the data directory and the flags decide everything.
+pub fn start_with(data_dir: &Path, store: &[String]) -> Server {
+    let mut child = serve_command(data_dir)
         .args(store)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -129,15 +134,7 @@ pub fn start_with(data_dir: &Path, store: &[String]) -> Server {
 
 /// Starts `keygate serve` over `dir`, which must refuse to start; returns what it said.
 pub fn start_refused(dir: &Path, env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("KEYGATE_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .args(["serve", "--port", "0", "--data-dir"])
-        .arg(dir)
+    let mut child = serve_command(dir)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
