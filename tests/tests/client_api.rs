@@ -578,10 +578,18 @@ async fn discovery_built_from_a_trusted_proxys_headers_is_never_cached() {
 /// a `Host` a client sends is not taken instead.
 #[tokio::test]
 async fn discovery_with_nothing_to_name_the_endpoints_after_is_a_400_whatever_the_host() {
-    let t = TestApp::new().await;
-    for headers in [&[][..], &[("host", "attacker.example"), ("x-forwarded-proto", "https")][..]] {
-        let (status, body, _) = t.send(get("/.well-known/openid-configuration", headers)).await;
-        assert_eq!((status, body), (400, client_error("Bad request", "bad_request")), "{headers:?}");
+    // Listening on every interface (0.0.0.0, [::]) names no address a client could reach either.
+    let every_interface: [std::net::SocketAddr; 2] =
+        ["0.0.0.0:3000".parse().unwrap(), "[::]:3000".parse().unwrap()];
+    let mut apps = vec![TestApp::new().await];
+    for listening in every_interface {
+        apps.push(TestApp::built(&Settings::new(), fresh_store().await, |app| app.serving_at(listening)));
+    }
+    for t in &apps {
+        for headers in [&[][..], &[("host", "attacker.example"), ("x-forwarded-proto", "https")][..]] {
+            let (status, body, _) = t.send(get("/.well-known/openid-configuration", headers)).await;
+            assert_eq!((status, body), (400, client_error("Bad request", "bad_request")), "{headers:?}");
+        }
     }
 }
 
