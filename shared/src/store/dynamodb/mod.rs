@@ -4,12 +4,15 @@
 //!
 //! Nothing outside this module knows the SDK. [`item`] maps keys to items, [`writes`] builds the
 //! conditional writes' expressions, [`retry`] decides when a mint may be sent again,
-//! [`cancellation`] reads why a transaction was cancelled, and [`nonces`] puts replay nonces.
+//! [`cancellation`] reads why a transaction was cancelled, [`nonces`] puts replay nonces,
+//! [`reads`] reads a domain's index and keys in batches, and [`backup`] exports and imports.
 
+mod backup;
 mod cancellation;
 mod client;
 mod item;
 mod nonces;
+mod reads;
 mod retry;
 pub mod table;
 mod writes;
@@ -19,10 +22,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, WriteRequest,
 };
 
@@ -108,75 +110,6 @@ impl DynamoStore {
             }
         }
         Ok(())
-    }
-
-    /// Every page of one domain's partition of `index`, oldest first, each handed to `page`.
-    async fn query_domain(
-        &self,
-        index: &str,
-        domain_id: &str,
-        filter: Option<&writes::Expression>,
-        select: Option<Select>,
-        operation: &str,
-        mut page: impl FnMut(QueryOutput) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut names = HashMap::from([("#domain".to_owned(), GSI1_PK.to_owned())]);
-        let mut values = Item::from([(":domain".to_owned(), s(domain_pk(domain_id)))]);
-        if let Some(filter) = filter {
-            names.extend(filter.names.clone());
-            values.extend(filter.values.clone());
-        }
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#domain = :domain")
-                .set_filter_expression(filter.map(|filter| filter.condition.clone()))
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_select(select.clone())
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable(operation))?;
-            start = output.last_evaluated_key().cloned();
-            page(output)?;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Reads up to [`BATCH_GET_LIMIT`] keys, asking again for any DynamoDB left unprocessed.
-    async fn batch_get(&self, pks: &[AttributeValue]) -> Result<Vec<ApiKey>, StoreError> {
-        let keys: Vec<Item> = pks.iter().map(|pk| Item::from([(PK.to_owned(), pk.clone())])).collect();
-        let mut request = KeysAndAttributes::builder()
-            .set_keys(Some(keys))
-            .consistent_read(true)
-            .build()
-            .expect("complete batch request");
-        let mut found = Vec::new();
-        for _ in 0..BATCH_GET_ATTEMPTS {
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(unavailable("get keys"))?;
-            if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
-                found.extend(items.iter().map(key_from_item).collect::<Result<Vec<_>, _>>()?);
-            }
-            match output.unprocessed_keys().and_then(|u| u.get(&self.table)) {
-                Some(left) if !left.keys().is_empty() => request = left.clone(),
-                _ => return Ok(found),
-            }
-            tokio::time::sleep(BATCH_GET_BACKOFF).await;
-        }
-        Err(StoreError::Unavailable("get keys: reads left unprocessed".into()))
     }
 }
 
@@ -458,65 +391,14 @@ impl Store for DynamoStore {
 
     /// A consistent scan of the whole table: for backups and moves, never on a request's path.
     async fn export(&self) -> Result<Vec<Record>, StoreError> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable("export"))?;
-            for item in page.items() {
-                records.push(record_from_item(item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
-        Record::sort(&mut records);
-        Ok(records)
+        self.scan_records().await
     }
 
     async fn is_empty(&self) -> Result<bool, StoreError> {
-        let page = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable("is empty"))?;
-        Ok(page.items().is_empty() && page.last_evaluated_key().is_none())
+        self.holds_nothing().await
     }
 
     async fn import(&self, records: &[Record]) -> Result<Imported, StoreError> {
-        let mut imported = Imported::default();
-        for record in records {
-            let outcome = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(record_to_item(record)))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK)
-                .send()
-                .await;
-            match outcome {
-                Ok(_) => imported.count(true),
-                Err(err)
-                    if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    imported.count(false)
-                }
-                Err(err) => return Err(unavailable("import")(err)),
-            }
-        }
-        Ok(imported)
+        self.put_records(records).await
     }
 }
